@@ -1,0 +1,309 @@
+"""The workload catalog: typed records parsed from the FAQ's workload table.
+
+Lookups accept the names people actually type ("yolo", "Phi-3 mini", "SD 1.5",
+"mask rcnn"): aliases are derived from each row (its name, its link's last path
+segment, its public network) and matched token by token, weighted by how rare a
+token is in the catalog, so "qwen" alone is ambiguous and "Qwen-2.5-7B" is not.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from rapidfuzz import fuzz
+
+from assistant.knowledge import Document, Table, load_documents
+
+# Generic words that never identify a model on their own.
+_GENERIC = {"instruct", "chat", "it", "hf", "model", "models", "base", "v", "the", "a", "of", "and", "onnx",
+            "pytorch", "tf", "public", "network", "main", "tree"}
+# Domain abbreviations people use for catalog names (expanded before matching).
+_ABBREVIATIONS = {"sd": "stable diffusion", "rcnn": "r cnn", "maskrcnn": "mask r cnn", "mobilenetv2": "mobilenet v2",
+                  "resnet50": "resnet 50", "yolov8": "yolo v8", "llama2": "llama 2", "llama3": "llama 3",
+                  "qwen2": "qwen 2", "qwen2.5": "qwen 2.5", "phi3": "phi 3", "glm4": "glm 4", "gemma2": "gemma 2"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CatalogEntry:
+    """One benchmarked workload, as the FAQ table lists it."""
+
+    model: str
+    network: str
+    task: str
+    input_size: str
+    url: str | None
+    source: str
+    chunk_id: str
+
+    @property
+    def category(self) -> str:
+        """Coarse family: llm, diffusion, vision or nlp."""
+        return task_category(self.task)
+
+    def as_dict(self) -> dict[str, str | None]:
+        """JSON form."""
+        return {"model": self.model, "public_network": self.network, "task": self.task,
+                "input_size": self.input_size, "link": self.url, "category": self.category}
+
+    def describe(self) -> str:
+        """One sentence with every field."""
+        link = f" More information: {self.url}" if self.url else ""
+        return (f"{self.model} ({self.network}) is benchmarked for {self.task} "
+                f"with input size {self.input_size}.{link}")
+
+
+@dataclass(frozen=True)
+class Match:
+    """A catalog entry matched in some text, with a 0..1 score."""
+
+    entry: CatalogEntry
+    score: float  # share of the entry's name that the text covers
+    weight: float = 0.0  # evidence: summed rarity of the matched name parts
+
+
+def task_category(task: str) -> str:
+    """Map a task description to a coarse family used for aggregate questions."""
+    lowered = task.lower()
+    if "diffusion" in lowered:
+        return "diffusion"
+    if any(word in lowered for word in ("language", "decoder", "transformer", "text-to-text")):
+        return "llm"
+    if any(word in lowered for word in ("detection", "segmentation", "classification", "image")):
+        return "vision"
+    return "nlp"
+
+
+def normalize_size(size: str) -> str:
+    """Canonical form of an input size: '224 x 224' → '224x224', '4096' → '4k', '128 K' → '128k'."""
+    text = size.lower().replace("×", "x").replace(" ", "")
+    if re.fullmatch(r"\d+k", text):
+        return text
+    if re.fullmatch(r"\d+", text) and int(text) >= 1024 and int(text) % 1024 == 0:
+        return f"{int(text) // 1024}k"
+    return text
+
+
+def tokens(text: str) -> list[str]:
+    """Lowercase word tokens with letter/digit boundaries split ('Phi3-4k' → phi, 3, 4k)."""
+    lowered = text.lower().replace("_", " ")
+    for short, long in _ABBREVIATIONS.items():
+        lowered = re.sub(rf"(?<![a-z0-9.]){re.escape(short)}(?![a-z0-9])", long, lowered)
+    out: list[str] = []
+    for word in re.findall(r"[a-z0-9][a-z0-9.]*", lowered):
+        # keep size-like tokens (7b, 4k, 1.5b) whole; split other letter/digit runs
+        for part in re.findall(r"\d+(?:\.\d+)?[bkm](?![a-z])|[a-z]+|\d+(?:\.\d+)?", word):
+            out.extend(part.split(".") if re.fullmatch(r"\d+\.\d+", part) else [part])
+    return out
+
+
+class Catalog:
+    """Typed, queryable list of the catalog's workloads."""
+
+    def __init__(self, entries: Iterable[CatalogEntry]) -> None:
+        self.entries: tuple[CatalogEntry, ...] = tuple(entries)
+        network_counts = Counter(entry.network for entry in self.entries)
+        shared = {network for network, count in network_counts.items() if count > 1}
+        self._aliases = {entry.model: _aliases(entry, shared) for entry in self.entries}
+        counts = Counter(tok for aliases in self._aliases.values() for tok in set().union(*aliases))
+        n = max(len(self.entries), 1)
+        self._idf = {tok: math.log(1 + n / c) for tok, c in counts.items()}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def names(self) -> list[str]:
+        """Canonical model names in table order."""
+        return [entry.model for entry in self.entries]
+
+    # -- lookup ---------------------------------------------------------------------------------
+
+    def match(self, text: str, *, min_score: float = 0.2) -> list[Match]:
+        """Entries mentioned in `text`, best first (score 0..1; an exact name scores 1.0)."""
+        squashed = _squash(text)
+        query_tokens = tokens(text)
+        ranked: list[tuple[float, float, CatalogEntry]] = []
+        for entry in self.entries:
+            name = _squash(entry.model)
+            if name and name in squashed:
+                ranked.append((1.0, 100.0 + len(name), entry))
+                continue
+            coverage, weight = max(self._alias_score(alias, query_tokens) for alias in self._aliases[entry.model])
+            if weight and (coverage >= min_score or weight >= _RARE_TOKEN_WEIGHT):
+                ranked.append((coverage, weight, entry))
+        exact = [r for r in ranked if r[1] >= 100]
+        if exact:  # a name written out hides fuzzy hits, and names it is part of ("Qwen-2-7B" in a longer one)
+            exact.sort(key=lambda r: -r[1])
+            kept = [r for r in exact if not any(
+                _squash(r[2].model) in _squash(o[2].model) and o is not r for o in exact)]
+            return [Match(entry, 1.0, weight) for _, weight, entry in kept]
+        ranked.sort(key=lambda r: (-round(r[1], 6), -r[0]))
+        return [Match(entry, round(coverage, 3), weight) for coverage, weight, entry in ranked]
+
+    def find(self, name: str) -> CatalogEntry | None:
+        """The one entry `name` refers to, or None when nothing or several match equally."""
+        matches = self.match(name)
+        if not matches:
+            return None
+        if len(matches) > 1 and _tied(matches[0], matches[1]):
+            return None
+        return matches[0].entry
+
+    def candidates(self, name: str, limit: int = 5) -> list[CatalogEntry]:
+        """Closest entries for a name that did not resolve, for 'did you mean' messages."""
+        matches = self.match(name, min_score=0.25)
+        return [m.entry for m in matches[:limit]]
+
+    def _alias_score(self, alias: frozenset[str], query: Sequence[str]) -> tuple[float, float]:
+        """(coverage of the alias's weight, matched weight); 0 unless a distinctive word matches."""
+        total = sum(self._idf.get(tok, 1.0) for tok in alias if _counts(tok))
+        got = 0.0
+        distinctive = False
+        for tok in alias:
+            if _counts(tok) and any(_token_match(tok, q) for q in query):
+                got += self._idf.get(tok, 1.0)
+                distinctive |= tok.isalpha() and tok not in _GENERIC
+        if not distinctive or not total:
+            return 0.0, 0.0
+        # numbers in the query that contradict the alias ("qwen 3" vs qwen 2) halve the score
+        alias_numbers = {t for t in alias if _is_number(t)}
+        named = {t for t in query if _is_number(t)}
+        if alias_numbers and named and not named & alias_numbers:
+            got *= 0.5
+        return got / total, got
+
+    # -- aggregation ----------------------------------------------------------------------------
+
+    def by_task(self) -> dict[str, list[CatalogEntry]]:
+        """Entries grouped by task text."""
+        return _group(self.entries, lambda e: e.task)
+
+    def by_category(self) -> dict[str, list[CatalogEntry]]:
+        """Entries grouped by coarse family (llm, diffusion, vision, nlp)."""
+        return _group(self.entries, lambda e: e.category)
+
+    def by_input_size(self) -> dict[str, list[CatalogEntry]]:
+        """Entries grouped by input size as written in the table."""
+        return _group(self.entries, lambda e: e.input_size)
+
+    def by_publisher(self) -> dict[str, list[CatalogEntry]]:
+        """Entries grouped by public network / publisher."""
+        return _group(self.entries, lambda e: e.network)
+
+    def with_input_size(self, size: str) -> list[CatalogEntry]:
+        """Entries whose input size equals `size` (224x224 == 224 x 224, 4096 == 4K)."""
+        wanted = normalize_size(size)
+        return [e for e in self.entries if normalize_size(e.input_size) == wanted]
+
+
+def _group(entries: Iterable[CatalogEntry], key) -> dict[str, list[CatalogEntry]]:
+    groups: dict[str, list[CatalogEntry]] = defaultdict(list)
+    for entry in entries:
+        groups[key(entry)].append(entry)
+    return dict(groups)
+
+
+_RARE_TOKEN_WEIGHT = 2.0  # idf of a word that names at most ~3 catalog entries
+
+
+def _tied(first: Match, second: Match) -> bool:
+    """Equal evidence for both and similar coverage: the text does not say which one."""
+    return abs(first.weight - second.weight) < 1e-6 and first.score - second.score < 0.2
+
+
+def _counts(tok: str) -> bool:
+    return (len(tok) > 1 or tok.isdigit()) and tok not in _GENERIC
+
+
+def _is_number(tok: str) -> bool:
+    return re.fullmatch(r"\d+(\.\d+)?[bkm]?", tok) is not None
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _token_match(alias_token: str, query_token: str) -> bool:
+    if alias_token == query_token:
+        return True
+    if alias_token.isdigit() or query_token.isdigit() or re.search(r"\d", alias_token + query_token):
+        return False
+    if len(query_token) >= 3 and alias_token.startswith(query_token):
+        return True
+    return len(alias_token) >= 5 and len(query_token) >= 5 and fuzz.ratio(alias_token, query_token) >= 85
+
+
+def _aliases(entry: CatalogEntry, shared_networks: set[str]) -> list[frozenset[str]]:
+    names = [entry.model]
+    if entry.url:
+        parts = [p for p in urlparse(entry.url).path.split("/") if p and p not in {"tree", "main"}]
+        if parts and not re.fullmatch(r"v?\d+(\.\d+)*", parts[-1]):
+            names.append(parts[-1] if len(parts) < 2 or parts[-1] not in {"main"} else parts[-2])
+    if entry.network and entry.network not in shared_networks:
+        names.append(entry.network)
+    aliases = []
+    for name in names:
+        toks = [t for t in tokens(name) if t not in {"hf"}]
+        words = [t for t in toks if t.isalpha() and len(t) > 1 and t not in _GENERIC]
+        if len(words) >= 2:  # initials: Stable Diffusion → sd
+            toks.append("".join(w[0] for w in words[:2]))
+        if toks:
+            aliases.append(frozenset(toks))
+    return aliases
+
+
+def is_catalog_table(table: Table) -> bool:
+    """The workload table: has Model and Input Size columns."""
+    header = [h.lower() for h in table.header]
+    return "model" in header and any("input" in h for h in header)
+
+
+def catalog_from_documents(documents: Sequence[Document]) -> Catalog:
+    """Build the catalog from every workload table in the parsed documents."""
+    entries = []
+    for doc in documents:
+        for index, table in enumerate(doc.tables):
+            if not is_catalog_table(table):
+                continue
+            header = [h.lower() for h in table.header]
+            col = {name: next((i for i, h in enumerate(header) if name in h), None)
+                   for name in ("model", "network", "task", "input")}
+            stem = f"{table.source}#table-{index}"
+            for row in table.rows:
+                def cell(key: str, row=row) -> str:
+                    i = col[key]
+                    return row[i].text if i is not None and i < len(row) else ""
+                model = cell("model")
+                if not model:
+                    continue
+                from assistant.knowledge import slugify
+
+                entries.append(CatalogEntry(
+                    model=model, network=cell("network"), task=cell("task"), input_size=cell("input"),
+                    url=row[col["model"]].url if col["model"] is not None else None,
+                    source=table.source, chunk_id=f"{stem}-{slugify(model)}",
+                ))
+    return Catalog(entries)
+
+
+@functools.cache
+def _catalog_for(dirs: tuple[Path, ...]) -> Catalog:
+    return catalog_from_documents(load_documents(dirs))
+
+
+def default_catalog(dirs: Sequence[Path] | None = None) -> Catalog:
+    """The catalog parsed from the knowledge folders (the project's own by default); cached."""
+    if dirs is None:
+        from assistant.config import Settings
+
+        dirs = Settings().knowledge_dirs
+    return _catalog_for(tuple(Path(d) for d in dirs))

@@ -1,0 +1,171 @@
+"""Answer catalog questions exactly from the catalog records, never from generation.
+
+Two shapes: a question about named workloads ("What is the input size of yolov8n?")
+and an aggregate over the table ("Which models use a 128K input?", "How many LLMs?").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.catalog import Catalog, CatalogEntry, normalize_size, tokens
+
+ATTRIBUTES: dict[str, re.Pattern[str]] = {
+    "input_size": re.compile(
+        r"input[- ]?size|context(?: length| window| size)?|sequence length|seq(?:uence)? len|resolution"
+        r"|image size|input shape|max(?:imum)? (?:length|tokens)|how (?:long|big|large)|\bsize\b|dimension",
+        re.I),
+    "task": re.compile(r"\btasks?\b|used for|benchmarked for|purpose|what (?:does|do) .+ do\b|kind of model"
+                       r"|type of model|what type|category", re.I),
+    "network": re.compile(r"public network|publisher|published by|who (?:made|makes|publishes|released|built"
+                          r"|develops|developed)|vendor|author|company|organi[sz]ation|\bnetwork\b", re.I),
+    "url": re.compile(r"\blinks?\b|\burl\b|where can i (?:find|get|download) (?:the )?(?!models\b)|homepage"
+                      r"|more information|weights", re.I),
+}
+_FIELD_LABEL = {"input_size": "input size", "task": "task", "network": "public network", "url": "link"}
+
+_AGGREGATE = re.compile(
+    r"^\s*(?:which|what|list|name|show|give me|tell me|count|are there|how many|enumerate)\b.*"
+    r"\b(?:models|networks|workloads|llms|ones|entries|benchmarks|workload list|benchmark list)\b"
+    r"|\bhow many\b|\b(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?(?:models|networks|workloads|llms)\b",
+    re.I)
+_COUNT = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b", re.I)
+_SIZE = re.compile(r"\b(\d+)\s*[kK]\b|\b(\d+)\s*[x×X]\s*(\d+)\b|\b(\d{2,6})\b")
+
+# Words people use for the catalog's families (matched against task_category()).
+_CATEGORY_WORDS = {
+    "llm": r"\bllms?\b|large language|language models?|text generation|chat ?bots?|generative text|decoder",
+    "diffusion": r"diffusion|image generation|text[- ]to[- ]image|generative image",
+    "vision": r"\bvision\b|computer vision|\bcnns?\b|image models?",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CatalogAnswer:
+    """An exact answer and the catalog entries it is built from."""
+
+    text: str
+    entries: tuple[CatalogEntry, ...]
+    aggregate: bool
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+def asked_attribute(question: str) -> str | None:
+    """Which field the question asks about (input_size, task, network, url), if any."""
+    for name, pattern in ATTRIBUTES.items():
+        if pattern.search(question):
+            return name
+    return None
+
+
+def answer_about(entries: list[CatalogEntry], attribute: str | None) -> CatalogAnswer:
+    """Answer a question about one entry, or about each of several equally likely entries."""
+    if len(entries) == 1:
+        entry = entries[0]
+        if attribute is None:
+            text = entry.describe()
+        else:
+            value = _value(entry, attribute)
+            text = f"The {_FIELD_LABEL[attribute]} of {entry.model} in the benchmark catalog is {value}."
+            if attribute != "url":
+                text += f" (Task: {entry.task}; public network: {entry.network}; input size: {entry.input_size}.)"
+        return CatalogAnswer(text=text, entries=(entry,), aggregate=False)
+    label = _FIELD_LABEL.get(attribute or "", "details")
+    lines = [f"{len(entries)} catalog models match the name you used; the {label} of each:"]
+    for entry in entries:
+        lines.append(f"- {entry.model}: {_value(entry, attribute) if attribute else entry.describe()}")
+    return CatalogAnswer(text="\n".join(lines), entries=tuple(entries), aggregate=False)
+
+
+def _value(entry: CatalogEntry, attribute: str) -> str:
+    if attribute == "input_size":
+        return entry.input_size
+    if attribute == "task":
+        return entry.task
+    if attribute == "network":
+        return entry.network
+    return entry.url or "no link is given in the table"
+
+
+def is_aggregate_question(question: str) -> bool:
+    """Phrased as a question over many catalog rows (which/list/how many ... models)."""
+    return bool(_AGGREGATE.search(question))
+
+
+def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
+    """Filters named in the question: input size, family/task words, publisher."""
+    filters: dict[str, str] = {}
+    known_sizes = {normalize_size(e.input_size) for e in catalog}
+    for match in _SIZE.finditer(question):
+        if match.group(1):
+            size = f"{match.group(1)}k"
+        elif match.group(2):
+            size = f"{match.group(2)}x{match.group(3)}"
+        else:
+            size = normalize_size(match.group(4))
+        if size in known_sizes:
+            filters["input_size"] = size
+            break
+    for category, pattern in _CATEGORY_WORDS.items():
+        if re.search(pattern, question, re.I):
+            filters["category"] = category
+            break
+    question_tokens = set(tokens(question))
+    for task in {e.task for e in catalog}:
+        words = {t for t in tokens(task) if len(t) > 3 and t not in {"model", "language"}}
+        if words and words <= question_tokens or (len(words) > 1 and len(words & question_tokens) >= 2):
+            filters["task"] = task
+            filters.pop("category", None)
+            break
+    for network in {e.network for e in catalog}:
+        words = {_publisher_word(t) for t in tokens(network) if len(t) > 2 and t not in {"model", "onnx"}}
+        named = {_publisher_word(t) for t in question_tokens}
+        if words and words & named and not any(e.model.lower() in question.lower() for e in catalog):
+            filters["network"] = network
+            break
+    return filters
+
+
+def _publisher_word(token: str) -> str:
+    return "huggingface" if token in {"hugginface", "huggingface", "hugging", "hf"} else token
+
+
+def answer_aggregate(question: str, catalog: Catalog, filters: dict[str, str]) -> CatalogAnswer:
+    """List (or count) the catalog rows that satisfy every filter."""
+    selected = [e for e in catalog if _passes(e, filters)]
+    described = _describe_filters(filters)
+    if not selected:
+        text = f"No model in the benchmark catalog {described}. The catalog lists {len(catalog)} models."
+    elif _COUNT.search(question):
+        text = (f"{len(selected)} model{'s' if len(selected) != 1 else ''} in the benchmark catalog "
+                f"{described}: " + ", ".join(e.model for e in selected) + ".")
+    else:
+        header = f"{len(selected)} model{'s' if len(selected) != 1 else ''} in the benchmark catalog {described}:"
+        text = "\n".join([header, *(f"- {e.model} ({e.task}, input size {e.input_size})" for e in selected)])
+    return CatalogAnswer(text=text, entries=tuple(selected), aggregate=True, filters=filters)
+
+
+def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:
+    if "input_size" in filters and normalize_size(entry.input_size) != filters["input_size"]:
+        return False
+    if "category" in filters and entry.category != filters["category"]:
+        return False
+    if "task" in filters and entry.task != filters["task"]:
+        return False
+    return "network" not in filters or entry.network == filters["network"]
+
+
+def _describe_filters(filters: dict[str, str]) -> str:
+    parts = []
+    if "category" in filters:
+        parts.append({"llm": "are large language models", "diffusion": "are diffusion (image generation) models",
+                      "vision": "are computer-vision models"}.get(filters["category"], ""))
+    if "task" in filters:
+        parts.append(f"have the task \"{filters['task']}\"")
+    if "network" in filters:
+        parts.append(f"come from {filters['network']}")
+    if "input_size" in filters:
+        size = filters["input_size"]
+        parts.append(f"use input size {size.upper() if size.endswith('k') else size}")
+    return " and ".join(p for p in parts if p) or "in total"

@@ -1,0 +1,157 @@
+"""Decide what a message asks for: a tool run, a catalog lookup, or an FAQ answer.
+
+Rules recognise what a tiny LLM cannot be trusted with: catalog model names (via the
+catalog matcher), benchmark hints, precisions, devices and requests to run something
+on the user's own machine. Anything else goes to retrieval + grounded generation,
+which refuses when nothing relevant is found.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.catalog import Catalog, CatalogEntry
+from assistant.catalog_qa import aggregate_filters, asked_attribute, is_aggregate_question
+
+_MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
+               r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
+               r"|\blocally\b|\bhere\b|\bon this\b")
+_RUN_VERB = r"\b(?:run|benchmark|measure|profile|time|test|compare|execute|try|launch|start)\b"
+_HOW_TO = re.compile(r"^\s*(?:how|why|where|when|what should|what tool|which tool|can i|should i|do i)\b", re.I)
+_PLEASE_RUN = re.compile(r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:run|benchmark|measure"
+                         r"|test|profile|compare)\b|\brun it\b|\bfor me\b", re.I)
+_IMPERATIVE = re.compile(rf"^\s*(?:please\s+)?{_RUN_VERB}", re.I)
+_SYSTEM = re.compile(
+    r"\b(?:system|machine|hardware|computer|cpu|processor|box|host)\s*(?:info(?:rmation)?|details|specs?"
+    r"|configuration|config)\b|\bsysinfo\b"
+    r"|\b(?:my|this|our)\s+(?:cpu|processor|machine|system|hardware|computer|box)\b.*"
+    r"\b(?:support|have|has|what|which|model|cores?|memory|avx\S*|vnni|amx|isa|devices?)\b"
+    r"|\b(?:what|which)\s+(?:cpu|processor|hardware|devices?)\s+(?:do|does|is|am|are)\b.*\b(?:i|my|this|we)\b",
+    re.I)
+_LLM_BENCH = re.compile(
+    r"\b(?:llm|language model|your (?:own )?model|the assistant'?s? model|your llm|generation speed"
+    r"|tokens? per second|tokens?/s|first[- ]token|time to first token|ttft|smollm)\b", re.I)
+_HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|batch(?:ed)?\b|how many .* per second",
+                                   re.I),
+          "latency": re.compile(r"latency|\bsync(?:hronous)?\b|response time|how long .* take|\bms\b", re.I)}
+_PRECISIONS = {"int8": re.compile(r"\bint-?8\b|8-?bit|quantiz", re.I),
+               "fp16": re.compile(r"\bfp-?16\b|half[- ]precision|16-?bit float", re.I),
+               "fp32": re.compile(r"\bfp-?32\b|full[- ]precision|32-?bit float", re.I)}
+_DEVICE = re.compile(r"\b(cpu|gpu|npu|auto)\b", re.I)
+_SECONDS = re.compile(r"\b(\d{1,4})\s*(?:s|sec|secs|seconds?)\b", re.I)
+_PATH = re.compile(r"(?P<path>(?:[~./\w-]*/)?[\w.-]+\.(?:xml|onnx))\b", re.I)
+_TOKENS = re.compile(r"\b(\d{1,5})\s*(?:prompt|input)\s*tokens?\b|\bprompt (?:of|with) (\d{1,5})\s*tokens?\b",
+                     re.I)
+_NEW_TOKENS = re.compile(r"\b(\d{1,5})\s*(?:new|output|generated)\s*tokens?\b", re.I)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """What to do with a message."""
+
+    kind: str  # "tool" | "clarify" | "catalog" | "aggregate" | "faq"
+    tool: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    entries: tuple[CatalogEntry, ...] = ()
+    attribute: str | None = None
+    filters: dict[str, str] = field(default_factory=dict)
+    message: str = ""  # clarifying question, when kind == "clarify"
+
+
+def route(question: str, catalog: Catalog) -> Route:
+    """Route one message (the latest user turn)."""
+    tool_route = _tool_route(question, catalog)
+    if tool_route is not None:
+        return tool_route
+    matches = catalog.match(question)
+    if is_aggregate_question(question) and not _HOW_TO.search(question):
+        filters = aggregate_filters(question, catalog)
+        named = [m for m in matches if m.score == 1.0]
+        if filters or not named:
+            if filters or re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b",
+                                    question, re.I):
+                return Route(kind="aggregate", filters=filters)
+    if matches:
+        attribute = asked_attribute(question)
+        entries = _resolved(question, catalog, matches)
+        if attribute is not None or _asks_about(question):
+            return Route(kind="catalog", entries=entries, attribute=attribute)
+    return Route(kind="faq")
+
+
+def _resolved(question: str, catalog: Catalog, matches) -> tuple[CatalogEntry, ...]:
+    exact = [m.entry for m in matches if m.score == 1.0]
+    if exact:
+        return tuple(exact)
+    best = catalog.find(question)
+    if best is not None:
+        return (best,)
+    top = matches[0].weight
+    return tuple(m.entry for m in matches if abs(m.weight - top) < 1e-6)
+
+
+def _asks_about(question: str) -> bool:
+    return bool(re.search(r"^\s*(?:what|tell me|describe|info|details|show me)\b.*\b(?:is|about|on|for)\b"
+                          r"|^\s*(?:what|which)\s+is\b", question, re.I)) and not _HOW_TO.search(question)
+
+
+def _wants_run(question: str) -> bool:
+    """An explicit request to execute something here, not a question about how to."""
+    if _PLEASE_RUN.search(question) or _IMPERATIVE.search(question):
+        return True
+    if _HOW_TO.search(question):
+        return False
+    return bool(re.search(_MY_MACHINE, question, re.I)) and bool(
+        re.search(rf"{_RUN_VERB}|latency|throughput|fps|fast|speed|performance", question, re.I))
+
+
+def _tool_route(question: str, catalog: Catalog) -> Route | None:
+    if _SYSTEM.search(question) and not _HOW_TO.search(question.replace("what cpu", "")):
+        return Route(kind="tool", tool="system_info")
+    if not _wants_run(question):
+        return None
+    if _LLM_BENCH.search(question):
+        return Route(kind="tool", tool="benchmark_llm", arguments=_llm_bench_args(question))
+    arguments: dict[str, Any] = {}
+    path = _PATH.search(question)
+    matches = catalog.match(question)
+    if path:
+        arguments["model"] = path.group("path")
+    elif matches:
+        entries = _resolved(question, catalog, matches)
+        if len(entries) > 1:
+            names = ", ".join(e.model for e in entries)
+            return Route(kind="clarify", tool="run_benchmark", entries=entries,
+                         message=f"Which model should I benchmark? Several catalog models match: {names}.")
+        arguments["model"] = entries[0].model
+    else:
+        return Route(kind="clarify", tool="run_benchmark",
+                     message="Which model should I benchmark? Name a catalog workload (for example resnet-50, "
+                             "mobilenet-v2 or bert-base-cased) or the path of your own .xml/.onnx model.")
+    for hint, pattern in _HINTS.items():
+        if pattern.search(question):
+            arguments["hint"] = hint
+            break
+    for precision, pattern in _PRECISIONS.items():
+        if pattern.search(question):
+            arguments["precision"] = precision
+            break
+    if device := _DEVICE.search(question):
+        arguments["device"] = device.group(1).upper()
+    if seconds := _SECONDS.search(question):
+        arguments["seconds"] = int(seconds.group(1))
+    return Route(kind="tool", tool="run_benchmark", arguments=arguments)
+
+
+def _llm_bench_args(question: str) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    if match := _TOKENS.search(question):
+        arguments["prompt_tokens"] = int(match.group(1) or match.group(2))
+    if match := _NEW_TOKENS.search(question):
+        arguments["max_new_tokens"] = int(match.group(1))
+    return arguments
+
+
+__all__ = ["Route", "aggregate_filters", "route"]
