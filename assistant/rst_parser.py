@@ -118,6 +118,7 @@ _SETTINGS = {
     "raw_enabled": False,
     "input_encoding": "unicode",
     "syntax_highlight": "none",
+    "doctitle_xform": False,
 }
 
 

@@ -1,0 +1,394 @@
+"""`ovperf`: the command line front end (parse input, call the Assistant, format output)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from assistant.config import Settings
+from assistant.errors import AssistantError, InvalidQuestion
+
+app = typer.Typer(help="OpenVINO Performance Assistant: cited answers and live benchmarks, locally.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+models_app = typer.Typer(help="List, pull and convert models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+ModelOpt = Annotated[str | None, typer.Option("--model", help="GGUF file, OpenVINO IR folder or HF id.")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="CPU, GPU, NPU or AUTO (where the LLM runs).")]
+KnowledgeOpt = Annotated[list[Path] | None, typer.Option("--knowledge", help="Folder of .rst/.md to index.")]
+EndpointOpt = Annotated[str | None, typer.Option("--llm-endpoint", help="OpenAI-compatible server URL.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def settings_from(model: str | None = None, device: str | None = None, knowledge: list[Path] | None = None,
+                  llm_endpoint: str | None = None, **extra: Any) -> Settings:
+    """Settings from the environment, overridden by command-line flags."""
+    overrides = dict(model=model, device=device, llm_endpoint=llm_endpoint, **extra)
+    if knowledge:
+        overrides["knowledge_dirs"] = tuple(knowledge)
+    return Settings.from_env(os.environ, **overrides)
+
+
+class _ProgressBar:
+    """A rich progress bar fed by (fraction, message) callbacks."""
+
+    def __init__(self, description: str) -> None:
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[msg]}"),
+                                  TimeElapsedColumn(), console=err, transient=True)
+        self._task = self._progress.add_task(description, total=1.0, msg="")
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self._progress.update(self._task, completed=max(0.0, min(fraction, 1.0)), msg=message[-60:])
+
+
+def _build_assistant(settings: Settings):
+    from assistant.core import Assistant
+
+    with _ProgressBar("Loading") as bar:
+        bar(0.1, "knowledge and index")
+        assistant = Assistant.create(settings, progress=bar)
+    return assistant
+
+
+# -- ask / chat --------------------------------------------------------------------------------------
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    as_json: JsonOpt = False,
+    jsonl: Annotated[str | None, typer.Option("--jsonl", help="File (or - for stdin) of questions.")] = None,
+    tools: Annotated[str | None, typer.Option("--tools", help="run, plan (default) or off.")] = None,
+    model: ModelOpt = None, device: DeviceOpt = None, knowledge: KnowledgeOpt = None,
+    llm_endpoint: EndpointOpt = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Sources per answer.")] = None,
+) -> None:
+    """Answer a question with cited sources (streams; --json for the answer JSON)."""
+    settings = settings_from(model, device, knowledge, llm_endpoint, tools_mode=tools, top_k=top_k)
+    if jsonl is not None:
+        _ask_many(settings, jsonl)
+        return
+    if question is None:
+        raise InvalidQuestion("no question given", hint='Usage: ovperf ask "How is latency measured?"')
+    question = _checked_text(question)
+    from assistant.core import clean_question
+
+    clean_question(question, max_chars=settings.max_question_chars)  # fail before loading anything
+    assistant = _build_assistant(settings)
+    if as_json:
+        answer = assistant.ask(question)
+        out.print_json(json.dumps(answer.to_dict(), ensure_ascii=False)) if sys.stdout.isatty() else print(
+            json.dumps(answer.to_dict(), ensure_ascii=False))
+        return
+    _print_stream(assistant, question, history=[])
+
+
+def _checked_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidQuestion("the question is not valid UTF-8 text") from exc
+    return text
+
+
+def _print_stream(assistant, question: str, history: list[dict[str, str]]) -> str:
+    from assistant.answer import DoneEvent, SourcesEvent, TokenEvent, ToolProgressEvent, ToolResultEvent, \
+        ToolStartedEvent
+
+    final = None
+    for event in assistant.stream(question, history=history):
+        if isinstance(event, TokenEvent):
+            out.print(event.text, end="", markup=False)
+        elif isinstance(event, ToolStartedEvent):
+            err.print(f"[cyan]tool[/] {event.call.name} {json.dumps(event.call.arguments)} ({event.call.status})")
+        elif isinstance(event, ToolProgressEvent):
+            err.print(f"[dim]  {event.message[-100:]}[/]", markup=True)
+        elif isinstance(event, ToolResultEvent):
+            err.print(f"[cyan]tool[/] {event.call.name}: {event.call.status}")
+        elif isinstance(event, DoneEvent):
+            final = event.answer
+        elif isinstance(event, SourcesEvent):
+            pass
+    out.print()
+    if final is not None and final.sources:
+        out.print("\n[bold]Sources[/]")
+        for i, source in enumerate(final.sources, 1):
+            out.print(f"  [{i}] {source.title}  [dim]({source.file}, score {source.score:.2f})[/]")
+    return final.answer if final else ""
+
+
+def _ask_many(settings: Settings, path: str) -> None:
+    """One JSON answer per input line; the model is loaded once; a bad line gets an error object."""
+    stream = sys.stdin.buffer if path == "-" else _open_binary(path)
+    assistant = None
+    for number, raw in enumerate(stream, 1):
+        line_id: Any = None
+        try:
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise InvalidQuestion(f"line {number} is not valid UTF-8") from exc
+            if not line:
+                continue
+            question = line
+            if line.startswith("{"):
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidQuestion(f"line {number} is not valid JSON: {exc.msg}") from exc
+                line_id = item.get("id") if isinstance(item, dict) else None
+                question = item.get("question") if isinstance(item, dict) else None
+            if assistant is None:
+                assistant = _build_assistant(settings)
+            answer = assistant.ask(question, answer_id=line_id)
+            print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+        except AssistantError as error:
+            print(json.dumps({"id": line_id, "line": number, **error.to_dict()}, ensure_ascii=False), flush=True)
+
+
+def _open_binary(path: str):
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed at process exit; streaming line by line
+    except OSError as exc:
+        raise AssistantError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+@app.command()
+def chat(model: ModelOpt = None, device: DeviceOpt = None, knowledge: KnowledgeOpt = None,
+         tools: Annotated[str | None, typer.Option("--tools", help="run, plan (default) or off.")] = None,
+         llm_endpoint: EndpointOpt = None) -> None:
+    """Interactive multi-turn chat (empty line or Ctrl-D to quit)."""
+    settings = settings_from(model, device, knowledge, llm_endpoint, tools_mode=tools)
+    assistant = _build_assistant(settings)
+    history: list[dict[str, str]] = []
+    out.print("[bold]OpenVINO Performance Assistant[/] — ask about OpenVINO performance benchmarks.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        try:
+            reply = _print_stream(assistant, question, history)
+        except AssistantError as error:
+            err.print(f"[red]{error}[/]")
+            continue
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+
+
+# -- tools -------------------------------------------------------------------------------------------
+
+def _run_tool_cli(name: str, arguments: dict[str, Any], settings: Settings, as_json: bool) -> None:
+    from assistant.answer import ToolCall
+    from assistant.tool_summary import summarize
+    from assistant.tools import default_registry
+    from assistant.tools.base import ToolContext
+
+    registry = default_registry(settings)
+    tool = registry.get(name)
+    arguments = tool.validate({k: v for k, v in arguments.items() if v is not None}, settings)
+    with _ProgressBar(name) as bar:
+        result = tool.function(arguments, ToolContext(settings=settings, progress=bar))
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+    else:
+        out.print(summarize(ToolCall(name=name, arguments=arguments, status="ok", result=result)), markup=False)
+
+
+@app.command()
+def bench(
+    model: Annotated[str, typer.Argument(help="Catalog workload (resnet-50, ...) or path to .xml/.onnx.")],
+    device: Annotated[str, typer.Option("--device")] = "CPU",
+    hint: Annotated[str, typer.Option("--hint", help="latency or throughput")] = "latency",
+    precision: Annotated[str, typer.Option("--precision", help="fp32, fp16 or int8")] = "fp32",
+    seconds: Annotated[int, typer.Option("--seconds", help="Duration of the measurement")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run benchmark_app on a catalog workload or your own model, as the FAQ describes."""
+    _run_tool_cli("run_benchmark", dict(model=model, device=device, hint=hint, precision=precision,
+                                        seconds=seconds), settings_from(), as_json)
+
+
+@app.command("bench-llm")
+def bench_llm(
+    model: ModelOpt = None,
+    prompt_tokens: Annotated[int, typer.Option("--prompt-tokens")] = 128,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 64,
+    iterations: Annotated[int, typer.Option("--iterations")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure the LLM llm_bench-style: first/second token latency, tokens/s, peak memory."""
+    _run_tool_cli("benchmark_llm", dict(model=model, prompt_tokens=prompt_tokens, max_new_tokens=max_new_tokens,
+                                        iterations=iterations), settings_from(), as_json)
+
+
+@app.command()
+def sysinfo(as_json: JsonOpt = False) -> None:
+    """CPU, ISA (AVX2, AVX-512, VNNI, AMX), memory, OpenVINO version and devices."""
+    _run_tool_cli("system_info", {}, settings_from(), as_json)
+
+
+@app.command()
+def history(
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+) -> None:
+    """List stored benchmark results (or export them as JSON/CSV)."""
+    from assistant.history import History
+
+    store = History(settings_from().history_db)
+    if fmt in {"json", "csv"}:
+        print(store.export(fmt))
+        return
+    table = Table("id", "when", "kind", "model", "device", "hint", "precision", "median ms", "FPS")
+    for row in store.list(limit=limit):
+        result = row.get("result") or {}
+        latency = (result.get("latency_ms") or {}).get("median") or result.get("first_token_ms")
+        fps = result.get("throughput_fps") or result.get("tokens_per_s")
+        table.add_row(str(row.get("id")), str(row.get("created_at", ""))[:19], str(row.get("kind")),
+                      str(row.get("model")), str(row.get("device") or ""), str(row.get("hint") or ""),
+                      str(row.get("precision") or ""), f"{latency:.2f}" if latency else "",
+                      f"{fps:.1f}" if fps else "")
+    out.print(table)
+
+
+# -- index / models / eval / serve -----------------------------------------------------------------
+
+@app.command()
+def index(knowledge: KnowledgeOpt = None) -> None:
+    """Rebuild the retrieval index and report what it indexed."""
+    from assistant.knowledge import load_knowledge
+    from assistant.retrieval import Embedder, Retriever
+
+    settings = settings_from(knowledge=knowledge)
+    chunks = load_knowledge(settings.knowledge_dirs)
+    report = Retriever.build(chunks, index_dir=settings.index_dir,
+                             embedder=Embedder(settings.embedder_cache_dir))
+    print(json.dumps(report if isinstance(report, dict) else getattr(report, "__dict__", str(report)),
+                     default=str, indent=2))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Known models and whether they are present and verified."""
+    from assistant.models import list_models
+
+    table = Table("name", "present", "verified", "size", "path")
+    for item in list_models(settings_from()):
+        table.add_row(str(item.get("name")), str(item.get("present")), str(item.get("verified")),
+                      str(item.get("size", "")), str(item.get("path")))
+    out.print(table)
+
+
+@models_app.command("pull")
+def models_pull(name: Annotated[str, typer.Argument()] = "smollm2-135m-instruct") -> None:
+    """Download and verify a model from the manifest (default: the assistant's LLM)."""
+    from assistant.models import pull
+
+    with _ProgressBar(f"Pulling {name}") as bar:
+        path = pull(name, settings_from(), progress=bar)
+    out.print(f"{name}: {path}")
+
+
+@models_app.command("convert")
+def models_convert(
+    src: Annotated[str, typer.Argument(help="Hugging Face id or local checkpoint folder")],
+    out_dir: Annotated[Path, typer.Argument(help="Output folder for the OpenVINO IR")],
+    weight_format: Annotated[str, typer.Option("--weight-format", help="fp16, int8 or int4")] = "int8",
+) -> None:
+    """Export a Hugging Face checkpoint to OpenVINO IR (tokenizers included) for --model OUT."""
+    from assistant.models import convert
+
+    with _ProgressBar(f"Converting {src}") as bar:
+        path = convert(src, out_dir, weight_format=weight_format, progress=bar)
+    out.print(f"Converted to {path}; use it with --model {path}")
+
+
+@app.command("eval")
+def eval_command(
+    file: Annotated[Path, typer.Argument(help="JSONL questions (shared/eval/dev.jsonl format)")],
+    as_json: JsonOpt = False,
+    model: ModelOpt = None, knowledge: KnowledgeOpt = None,
+) -> None:
+    """Score the assistant: source recall@3, facts, refusals, tool routing, latency."""
+    from assistant.evaluation import evaluate, load_questions
+
+    questions = load_questions(file)
+    assistant = _build_assistant(settings_from(model, None, knowledge, tools_mode="plan"))
+    assistant.ask("warm-up: how is latency measured?")  # load the model outside the timings
+    report = evaluate(lambda q: assistant.ask(q, tools="plan").to_dict(), questions)
+    metrics = report.metrics()
+    if as_json:
+        print(json.dumps({"metrics": metrics, "rows": report.rows}, ensure_ascii=False, default=str))
+        return
+    table = Table("id", "kind", "pass", "ms", "question")
+    for row in report.rows:
+        table.add_row(str(row["id"]), row["kind"], "✓" if row["passed"] else "✗", f"{row['latency_ms']:.0f}",
+                      row["question"][:70])
+    out.print(table)
+    summary = Table("metric", "value")
+    for key, value in metrics.items():
+        if key != "by_kind":
+            summary.add_row(key, str(value))
+    out.print(summary)
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port")] = 7860,
+          model: ModelOpt = None, device: DeviceOpt = None, knowledge: KnowledgeOpt = None,
+          llm_endpoint: EndpointOpt = None) -> None:
+    """Serve the web chat and the HTTP API."""
+    from assistant.server import serve as run_server
+
+    run_server(settings_from(model, device, knowledge, llm_endpoint), host=host, port=port)
+
+
+def main() -> None:
+    """Console entry point: errors become a clear message and an exit code, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except AssistantError as error:
+        err.print(f"[red]error:[/] {error.message}", markup=True, highlight=False)
+        if error.hint:
+            err.print(error.hint, markup=False)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except Exception as error:  # click usage errors and the unexpected
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        err.print(f"[red]internal error:[/] {error.__class__.__name__}: {error}")
+        err.print("Please report it with the command you ran. Set OVPERF_DEBUG=1 for the traceback.")
+        if os.environ.get("OVPERF_DEBUG"):
+            raise
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""The Assistant: route → retrieve → (tool) → generate → Answer, as a stream of events."""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from assistant.answer import (
+    Answer,
+    DoneEvent,
+    Event,
+    Source,
+    SourcesEvent,
+    TokenEvent,
+    ToolCall,
+    ToolProgressEvent,
+    ToolResultEvent,
+    ToolStartedEvent,
+)
+from assistant.catalog import Catalog, catalog_from_documents
+from assistant.catalog_qa import answer_about, answer_aggregate, asked_attribute
+from assistant.config import Settings
+from assistant.errors import AssistantError, InvalidQuestion, ToolError
+from assistant.grounding import build_messages, ensure_citation, grounding_score, sentences
+from assistant.knowledge import Chunk, load_documents
+from assistant.relevance import RelevanceGate
+from assistant.router import Route, route
+from assistant.tool_summary import summarize
+
+# Sources below this cosine similarity are not cited even when the question is in scope.
+CITE_THRESHOLD = 0.25
+# Below this share of supported words, the model's sentence is flagged as unsupported.
+GROUNDING_THRESHOLD = 0.5
+REFUSAL = ("I can only answer questions about OpenVINO performance benchmarks (the Performance "
+           "Information F.A.Q. and its workload catalog) and run benchmarks on this machine. "
+           "I found nothing about that in my sources, so I will not guess.")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_question(text: Any, *, max_chars: int) -> str:
+    """Validate a question: text, not empty, not too long; control characters removed."""
+    if not isinstance(text, str):
+        raise InvalidQuestion("the question must be text")
+    cleaned = _CONTROL.sub(" ", text).strip()
+    if not cleaned:
+        raise InvalidQuestion("the question is empty", hint="Ask something, e.g. \"How is latency measured?\"")
+    if len(cleaned) > max_chars:
+        raise InvalidQuestion(
+            f"the question is too long ({len(cleaned)} characters; the limit is {max_chars})",
+            hint="Shorten it to the question itself.",
+        )
+    return cleaned
+
+
+class Assistant:
+    """One assistant: knowledge, catalog, retriever, LLM (loaded lazily) and tools."""
+
+    def __init__(self, settings: Settings, *, retriever, catalog: Catalog, chunks: Sequence[Chunk],
+                 llm=None, llm_factory: Callable[[], Any] | None = None, tools=None) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.catalog = catalog
+        self.chunks = {chunk.id: chunk for chunk in chunks}
+        self.relevance = RelevanceGate(c.text for c in chunks if c.kind != "row")
+        self._llm = llm
+        self._llm_factory = llm_factory
+        self._llm_lock = threading.Lock()
+        if tools is None:
+            from assistant.tools import default_registry
+
+            tools = default_registry(settings, get_llm=self.llm)
+        self.tools = tools
+
+    @classmethod
+    def create(cls, settings: Settings, *, llm=None, progress: Callable[[float, str], None] | None = None
+               ) -> Assistant:
+        """Build everything from settings: parse knowledge, load or build the index; LLM on first use."""
+        from assistant.llm import load_llm
+        from assistant.retrieval import Embedder, Retriever
+
+        documents = load_documents(settings.knowledge_dirs)
+        chunks = [chunk for doc in documents for chunk in doc.chunks]
+        embedder = Embedder(settings.embedder_cache_dir)
+        retriever = Retriever.load_or_build(chunks, index_dir=settings.index_dir, embedder=embedder)
+        return cls(settings, retriever=retriever, catalog=catalog_from_documents(documents), chunks=chunks,
+                   llm=llm, llm_factory=lambda: load_llm(settings, progress=progress))
+
+    # -- public API ---------------------------------------------------------------------------------
+
+    def llm(self):
+        """The LLM, loaded on first use (once, even with concurrent callers)."""
+        if self._llm is None:
+            with self._llm_lock:
+                if self._llm is None:
+                    if self._llm_factory is None:
+                        raise AssistantError("no LLM is configured")
+                    self._llm = self._llm_factory()
+        return self._llm
+
+    def ask(self, question: str, *, history: Sequence[dict[str, str]] = (), tools: str | None = None,
+            answer_id: str | None = None) -> Answer:
+        """Answer one question (blocking); see `stream` for the events."""
+        answer = None
+        for event in self.stream(question, history=history, tools=tools, answer_id=answer_id):
+            if isinstance(event, DoneEvent):
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, *, history: Sequence[dict[str, str]] = (), tools: str | None = None,
+               answer_id: str | None = None) -> Iterator[Event]:
+        """Answer one question as events: sources, tokens, tool events, and finally DoneEvent."""
+        started = time.perf_counter()
+        question = clean_question(question, max_chars=self.settings.max_question_chars)
+        tools_mode = tools or self.settings.tools_mode
+        answer = Answer(question=question, answer="", id=answer_id)
+        decision = self._route(question, history)
+        answer.route = decision.kind
+        if decision.kind in {"tool", "clarify"}:
+            yield from self._tool_answer(question, decision, tools_mode, answer, started)
+        elif decision.kind in {"catalog", "aggregate"}:
+            yield from self._catalog_answer(question, decision, answer, started)
+        else:
+            yield from self._faq_answer(question, history, answer, started)
+        answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
+        yield DoneEvent(answer)
+
+    def run_tool(self, name: str, arguments: dict[str, Any], *,
+                 progress: Callable[[float, str], None] | None = None,
+                 cancel: threading.Event | None = None) -> ToolCall:
+        """Validate and run one tool; failures come back as a ToolCall with status error."""
+        from assistant.tools.base import ToolContext
+
+        call = ToolCall(name=name, arguments=dict(arguments), status="planned")
+        try:
+            tool = self.tools.get(name)
+            call.arguments = tool.validate(dict(arguments), self.settings)
+            context = ToolContext(settings=self.settings, progress=progress or (lambda f, m: None),
+                                  cancel=cancel or threading.Event())
+            call.result = tool.function(call.arguments, context)
+            call.status = "ok"
+        except ToolError as error:
+            call.status, call.error = "error", str(error)
+        except AssistantError as error:
+            call.status, call.error = "error", str(error)
+        except Exception as error:  # a tool bug must come back to the conversation, not crash it
+            call.status, call.error = "error", f"{name} failed: {error.__class__.__name__}: {error}"
+        return call
+
+    def sources_for(self, query: str, k: int | None = None) -> tuple[list[Source], float, float]:
+        """Top-k sources for a query, the best dense similarity, and the retrieval time in ms."""
+        t0 = time.perf_counter()
+        hits = self.retriever.search(query, k=k or self.settings.top_k)
+        elapsed = (time.perf_counter() - t0) * 1000
+        sources = [Source(id=h.chunk.id, title=h.chunk.title, text=h.chunk.text, score=float(h.similarity),
+                          file=h.chunk.source) for h in hits]
+        best = max((float(h.similarity) for h in hits), default=0.0)
+        return sources, best, elapsed
+
+    # -- routes -------------------------------------------------------------------------------------
+
+    def _route(self, question: str, history: Sequence[dict[str, str]]) -> Route:
+        decision = route(question, self.catalog)
+        if decision.kind == "faq" and history:
+            # a short follow-up ("and for yolov8n?") inherits what the previous question asked about
+            previous = next((t["content"] for t in reversed(history) if t.get("role") == "user"), "")
+            matches = self.catalog.match(question)
+            attribute = asked_attribute(previous)
+            if matches and attribute and len(question.split()) <= 8:
+                entries = tuple(m.entry for m in matches if m.weight == matches[0].weight)
+                return Route(kind="catalog", entries=entries, attribute=attribute)
+        return decision
+
+    def _catalog_answer(self, question: str, decision: Route, answer: Answer, started: float) -> Iterator[Event]:
+        if decision.kind == "aggregate":
+            result = answer_aggregate(question, self.catalog, decision.filters)
+        else:
+            result = answer_about(list(decision.entries), decision.attribute)
+        sources = self._catalog_sources(result.entries, aggregate=result.aggregate)
+        answer.sources = sources
+        yield SourcesEvent(sources)
+        text = f"{result.text} [1]" if sources else result.text
+        answer.answer = text
+        answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+        yield TokenEvent(text)
+
+    def _catalog_sources(self, entries, *, aggregate: bool) -> list[Source]:
+        """Row chunks of the entries and their table; the table first for aggregates."""
+        rows = [self.chunks[e.chunk_id] for e in entries if e.chunk_id in self.chunks]
+        table_ids = dict.fromkeys(r.meta.get("table") for r in rows)
+        tables = [self.chunks[t] for t in table_ids if t in self.chunks]
+        if not tables:
+            tables = [c for c in self.chunks.values() if c.kind == "table"][:1]
+        ordered = [*tables, *rows[:5]] if aggregate else [*rows, *tables][: max(self.settings.top_k, len(rows))]
+        return [Source(id=c.id, title=c.title, text=c.text, score=1.0, file=c.source) for c in ordered]
+
+    def _faq_answer(self, question: str, history: Sequence[dict[str, str]], answer: Answer, started: float
+                    ) -> Iterator[Event]:
+        query = question
+        if history and len(question.split()) <= 6:
+            previous = next((t["content"] for t in reversed(history) if t.get("role") == "user"), "")
+            query = f"{previous} {question}".strip()
+        sources, best, retrieval_ms = self.sources_for(query)
+        answer.timings_ms["retrieval"] = retrieval_ms
+        if not self.relevance.in_scope(question, [s.text for s in sources], best):
+            answer.refused = True
+            answer.answer = REFUSAL
+            answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+            yield TokenEvent(REFUSAL)
+            return
+        cited = [s for s in sources if s.score >= CITE_THRESHOLD] or sources[:1]
+        answer.sources = cited
+        yield SourcesEvent(cited)
+        pieces: queue.Queue[str | None] = queue.Queue()
+        generated = self._generate_in_thread(build_messages(question, cited, history), pieces)
+        text_parts: list[str] = []
+        while (piece := pieces.get()) is not None:
+            if not text_parts:
+                answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+            text_parts.append(piece)
+            yield TokenEvent(piece)
+        generation = generated.result()
+        model_text = "".join(text_parts).strip()
+        cited_text = ensure_citation(model_text, len(cited))
+        if cited_text != model_text and cited_text.startswith(model_text):
+            yield TokenEvent(cited_text[len(model_text):])
+        score = grounding_score(cited_text, cited, question)
+        quote = self._quote(question, cited[0])
+        tail = ""
+        if score < GROUNDING_THRESHOLD:
+            tail += "\n\n(Part of the sentence above is not supported by the sources; rely on the quote below.)"
+        tail += f"\n\n> {quote} [1]"
+        yield TokenEvent(tail)
+        answer.answer = cited_text + tail
+        answer.timings_ms["generation"] = generation.total_ms if generation else 0.0
+
+    def _generate_in_thread(self, messages, pieces: queue.Queue) -> _Future:
+        future = _Future()
+
+        def work() -> None:
+            try:
+                future.set(self.llm().generate(messages, max_new_tokens=self.settings.max_new_tokens,
+                                               on_token=pieces.put))
+            except BaseException as error:  # re-raised in the caller's thread
+                future.fail(error)
+            finally:
+                pieces.put(None)
+
+        threading.Thread(target=work, name="generate", daemon=True).start()
+        return future
+
+    def _quote(self, question: str, source: Source, max_sentences: int = 2) -> str:
+        """The sentences of the source that best answer the question, in their original order."""
+        body = source.text[len(source.title):] if source.text.startswith(source.title) else source.text
+        candidates = sentences(body) or [body.strip()]
+        if len(candidates) <= max_sentences:
+            return " ".join(candidates)
+        vectors = self.retriever.embedder.encode([question, *candidates])
+        scores = vectors[1:] @ vectors[0]
+        keep = sorted(int(i) for i in np.argsort(-scores)[:max_sentences])
+        return " ".join(candidates[i] for i in keep)
+
+    def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float
+                     ) -> Iterator[Event]:
+        sources, _, retrieval_ms = self.sources_for(question)
+        answer.timings_ms["retrieval"] = retrieval_ms
+        answer.sources = sources
+        if decision.kind == "clarify":
+            answer.answer = decision.message
+            yield TokenEvent(decision.message)
+            return
+        call = ToolCall(name=decision.tool or "", arguments=dict(decision.arguments))
+        try:
+            call.arguments = self.tools.get(call.name).validate(call.arguments, self.settings)
+        except ToolError as error:
+            call.status, call.error = "error", str(error)
+            answer.tool_calls.append(call)
+            answer.answer = f"I cannot run {call.name} with those arguments: {error}"
+            yield ToolResultEvent(call)
+            yield TokenEvent(answer.answer)
+            return
+        answer.tool_calls.append(call)
+        if tools_mode != "run":
+            call.status = "planned" if tools_mode == "plan" else "declined"
+            yield ToolStartedEvent(call)
+            verb = "would run" if tools_mode == "plan" else "cannot run tools here; I would run"
+            answer.answer = (f"I {verb} {call.name} with {_format_arguments(call.arguments)}. "
+                             + ("Confirm to start it." if tools_mode == "plan" else
+                                "Run it locally with the ovperf CLI or the web app."))
+            answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+            yield TokenEvent(answer.answer)
+            return
+        yield ToolStartedEvent(call)
+        events: queue.Queue = queue.Queue()
+        result_holder: list[ToolCall] = []
+
+        def work() -> None:
+            result_holder.append(self.run_tool(
+                call.name, call.arguments,
+                progress=lambda fraction, message: events.put(ToolProgressEvent(call.name, fraction, message))))
+            events.put(None)
+
+        threading.Thread(target=work, name=f"tool-{call.name}", daemon=True).start()
+        while (event := events.get()) is not None:
+            yield event
+        finished = result_holder[0]
+        call.status, call.result, call.error = finished.status, finished.result, finished.error
+        call.arguments = finished.arguments
+        yield ToolResultEvent(call)
+        text = summarize(call)
+        cite = next((i for i, s in enumerate(sources, 1) if re.search(r"synchronous|benchmark_app|llm_bench",
+                                                                     s.text)), None)
+        if cite and call.status == "ok" and call.name != "system_info":
+            text += f" [{cite}]"
+        answer.answer = text
+        answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+        yield TokenEvent(text)
+
+
+def _format_arguments(arguments: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in arguments.items()) or "no arguments"
+
+
+class _Future:
+    """A result handed from a worker thread to the caller's thread."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def set(self, value: Any) -> None:
+        self._value = value
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    def result(self) -> Any:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def new_answer_id() -> str:
+    """A short random id for answers that arrive without one."""
+    return uuid.uuid4().hex[:12]

@@ -1,0 +1,105 @@
+"""The workload catalog: typed rows from the table, lookups people type, exact aggregations."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.catalog import normalize_size
+from assistant.catalog_qa import aggregate_filters, answer_about, answer_aggregate
+from tests.conftest import FAQ
+
+RAW = FAQ.read_text(encoding="utf-8")
+# Every table row straight from the .rst: name, network, task, input size
+ROWS = re.findall(r"^\s+\* - `([^<`]+?) <([^>]+)>`__\n\s+- (.+)\n\s+- (.+)\n\s+- (.+)$", RAW, flags=re.M)
+
+
+def test_fixture_reads_all_twenty_rows():
+    assert len(ROWS) == 20
+
+
+@pytest.mark.parametrize(("name", "url", "network", "task", "size"), ROWS)
+def test_every_row_is_a_typed_record(catalog, name, url, network, task, size):
+    entry = next(e for e in catalog if e.model == name)
+    assert (entry.url, entry.network, entry.task, entry.input_size) == (url, network.strip(), task.strip(),
+                                                                        size.strip())
+
+
+@pytest.mark.parametrize(("name", "url", "network", "task", "size"), ROWS)
+def test_every_row_is_found_by_its_exact_name_and_by_a_sloppy_spelling(catalog, name, url, network, task, size):
+    assert catalog.find(name).model == name
+    sloppy = name.lower().replace("-", " ").replace("_", " ")
+    assert catalog.find(sloppy).model == name
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("yolo", "yolov8n"), ("Phi-3 mini", "Phi3-4k-mini-Instruct"), ("SD 1.5", "Stable-Diffusion-V1-5"),
+    ("mask rcnn", "mask_rcnn_resnet50_atrous_coco"), ("resnet50", "resnet-50"), ("ResNet 50", "resnet-50"),
+    ("mobilenet v2", "mobilenet-v2"), ("bert", "bert-base-cased"), ("Qwen2.5", "Qwen-2.5-7B-Instruct"),
+    ("llama 3.2", "Llama-3.2-3B-Instruct"), ("glm-4", "GLM4-9B-chat"), ("flux", "FLUX.1-schnell"),
+    ("deepseek qwen 1.5b", "DeepSeek-R1-Distill-Qwen-1.5B"), ("ssd resnet34", "ssd-resnet34-1200-onnx"),
+    ("mistral 7b", "Mistral-7b-Instruct-V0.2"), ("stable diffusion", "Stable-Diffusion-V1-5"),
+])
+def test_aliases_and_fuzzy_names(catalog, typed, expected):
+    assert catalog.find(typed).model == expected
+
+
+@pytest.mark.parametrize("typed", ["llama", "qwen", "deepseek"])
+def test_ambiguous_names_resolve_to_nothing_but_list_candidates(catalog, typed):
+    assert catalog.find(typed) is None
+    assert len(catalog.match(typed)) >= 2
+
+
+@pytest.mark.parametrize("text", ["How is latency measured?", "What is a good recipe for lasagna?",
+                                  "Where can I find the models used in the performance benchmarks?",
+                                  "rm -rf /", ""])
+def test_no_model_is_seen_where_none_is_named(catalog, text):
+    assert catalog.match(text) == []
+
+
+def test_aggregations_agree_with_the_table(catalog):
+    assert len(catalog) == len(ROWS)
+    by_size = catalog.by_input_size()
+    for _, _, _, _, size in ROWS:
+        assert size.strip() in by_size
+    assert sum(len(v) for v in catalog.by_task().values()) == 20
+    assert sum(len(v) for v in catalog.by_publisher().values()) == 20
+    expected_128k = {name for name, *_, size in ROWS if size.strip() == "128K"}
+    assert {e.model for e in catalog.with_input_size("128 k")} == expected_128k
+    assert normalize_size("4096") == normalize_size("4K") == "4k"
+    assert normalize_size("224 × 224") == "224x224"
+
+
+def test_answer_about_one_entry_states_the_exact_value(catalog):
+    entry = catalog.find("yolov8n")
+    answer = answer_about([entry], "input_size")
+    assert entry.input_size in answer.text and entry.model in answer.text
+
+
+def test_answer_about_several_entries_lists_each_value(catalog):
+    entries = [m.entry for m in catalog.match("llama")]
+    answer = answer_about(entries, "input_size")
+    for entry in entries:
+        assert f"{entry.model}: {entry.input_size}" in answer.text
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Which models are benchmarked with a 128K input size?",
+     {n for n, *_, s in ROWS if s.strip() == "128K"}),
+    ("Which models use 224x224 inputs?", {n for n, *_, s in ROWS if s.strip() == "224x224"}),
+    ("Which diffusion models are in the benchmark list?", {n for n, _, _, t, _ in ROWS if "Diffusion" in t}),
+    ("List the object detection models.", {n for n, _, _, t, _ in ROWS if t.strip() == "object detection"}),
+    ("Which models come from Meta AI?", {n for n, _, net, _, _ in ROWS if net.strip() == "Meta AI"}),
+])
+def test_aggregate_answers_list_exactly_the_matching_rows(catalog, question, expected):
+    answer = answer_aggregate(question, catalog, aggregate_filters(question, catalog))
+    assert {e.model for e in answer.entries} == expected
+    for name in expected:
+        assert name in answer.text
+
+
+def test_count_question_gives_the_number(catalog):
+    question = "How many models are in the benchmark catalog?"
+    answer = answer_aggregate(question, catalog, aggregate_filters(question, catalog))
+    assert answer.text.startswith(f"{len(ROWS)} models")
