@@ -28,14 +28,22 @@ from assistant.catalog import Catalog, catalog_from_documents
 from assistant.catalog_qa import answer_about, answer_aggregate, asked_attribute
 from assistant.config import Settings
 from assistant.errors import AssistantError, InvalidQuestion, ToolError
-from assistant.grounding import build_messages, ensure_citation, grounding_score, sentences
+from assistant.grounding import (
+    build_messages,
+    content_words,
+    ensure_citation,
+    is_supported,
+    sentences,
+    source_body,
+)
 from assistant.knowledge import Chunk, load_documents
 from assistant.relevance import RelevanceGate
 from assistant.router import Route, route
 from assistant.tool_summary import summarize
 
-# Sources below this cosine similarity are not cited even when the question is in scope.
+# Sources below this cosine similarity, or this far below the best one, are not cited.
 CITE_THRESHOLD = 0.25
+CITE_MARGIN = 0.25
 # Below this share of supported words, the model's sentence is flagged as unsupported.
 GROUNDING_THRESHOLD = 0.5
 REFUSAL = ("I can only answer questions about OpenVINO performance benchmarks (the Performance "
@@ -215,56 +223,33 @@ class Assistant:
             answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
             yield TokenEvent(REFUSAL)
             return
-        cited = [s for s in sources if s.score >= CITE_THRESHOLD] or sources[:1]
+        floor = max(CITE_THRESHOLD, best - CITE_MARGIN)
+        cited = [s for s in sources if s.score >= floor] or sources[:1]
         answer.sources = cited
         yield SourcesEvent(cited)
-        pieces: queue.Queue[str | None] = queue.Queue()
-        generated = self._generate_in_thread(build_messages(question, cited, history), pieces)
-        text_parts: list[str] = []
-        while (piece := pieces.get()) is not None:
-            if not text_parts:
-                answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
-            text_parts.append(piece)
-            yield TokenEvent(piece)
-        generation = generated.result()
-        model_text = "".join(text_parts).strip()
-        cited_text = ensure_citation(model_text, len(cited))
-        if cited_text != model_text and cited_text.startswith(model_text):
-            yield TokenEvent(cited_text[len(model_text):])
-        score = grounding_score(cited_text, cited, question)
+        t0 = time.perf_counter()
+        generation = self.llm().generate(build_messages(question, cited[0]),
+                                         max_new_tokens=self.settings.max_new_tokens, stop=["\n"])
+        answer.timings_ms["generation"] = (time.perf_counter() - t0) * 1000
+        lead = ensure_citation(generation.text.strip(), 1)
         quote = self._quote(question, cited[0])
-        tail = ""
-        if score < GROUNDING_THRESHOLD:
-            tail += "\n\n(Part of the sentence above is not supported by the sources; rely on the quote below.)"
-        tail += f"\n\n> {quote} [1]"
-        yield TokenEvent(tail)
-        answer.answer = cited_text + tail
-        answer.timings_ms["generation"] = generation.total_ms if generation else 0.0
+        if is_supported(lead, cited[:1], question):
+            text = lead if _same_words(lead, quote) else f"{lead}\n\n> {quote} [1]"
+        else:
+            text = f"The FAQ says [1]:\n\n> {quote}"
+        answer.answer = text
+        answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+        yield TokenEvent(text)
 
-    def _generate_in_thread(self, messages, pieces: queue.Queue) -> _Future:
-        future = _Future()
-
-        def work() -> None:
-            try:
-                future.set(self.llm().generate(messages, max_new_tokens=self.settings.max_new_tokens,
-                                               on_token=pieces.put))
-            except BaseException as error:  # re-raised in the caller's thread
-                future.fail(error)
-            finally:
-                pieces.put(None)
-
-        threading.Thread(target=work, name="generate", daemon=True).start()
-        return future
-
-    def _quote(self, question: str, source: Source, max_sentences: int = 2) -> str:
-        """The sentences of the source that best answer the question, in their original order."""
-        body = source.text[len(source.title):] if source.text.startswith(source.title) else source.text
-        candidates = sentences(body) or [body.strip()]
-        if len(candidates) <= max_sentences:
-            return " ".join(candidates)
+    def _quote(self, question: str, source: Source) -> str:
+        """The source sentence that best answers the question, with its neighbour when that ranks next."""
+        candidates = sentences(source_body(source)) or [source.text.strip()]
+        if len(candidates) == 1:
+            return candidates[0]
         vectors = self.retriever.embedder.encode([question, *candidates])
-        scores = vectors[1:] @ vectors[0]
-        keep = sorted(int(i) for i in np.argsort(-scores)[:max_sentences])
+        ranked = [int(i) for i in np.argsort(-(vectors[1:] @ vectors[0]))]
+        best, runner_up = ranked[0], ranked[1]
+        keep = sorted({best, runner_up}) if abs(best - runner_up) == 1 else [best]
         return " ".join(candidates[i] for i in keep)
 
     def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float
@@ -322,6 +307,11 @@ class Assistant:
         answer.answer = text
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
+
+
+def _same_words(first: str, second: str) -> bool:
+    """The two texts say the same thing word for word (citations and punctuation aside)."""
+    return content_words(re.sub(r"\[\d+\]", " ", first)) == content_words(second)
 
 
 def _format_arguments(arguments: dict[str, Any]) -> str:
