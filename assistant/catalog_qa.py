@@ -114,7 +114,7 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
     question_tokens = set(tokens(question))
     for task in {e.task for e in catalog}:
         words = {t for t in tokens(task) if len(t) > 3 and t not in {"model", "language"}}
-        if words and words <= question_tokens or (len(words) > 1 and len(words & question_tokens) >= 2):
+        if (words and words <= question_tokens) or (len(words) > 1 and len(words & question_tokens) >= 2):
             filters["task"] = task
             filters.pop("category", None)
             break

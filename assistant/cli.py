@@ -108,8 +108,14 @@ def _checked_text(text: str) -> str:
 
 
 def _print_stream(assistant, question: str, history: list[dict[str, str]]) -> str:
-    from assistant.answer import DoneEvent, SourcesEvent, TokenEvent, ToolProgressEvent, ToolResultEvent, \
-        ToolStartedEvent
+    from assistant.answer import (
+        DoneEvent,
+        SourcesEvent,
+        TokenEvent,
+        ToolProgressEvent,
+        ToolResultEvent,
+        ToolStartedEvent,
+    )
 
     final = None
     for event in assistant.stream(question, history=history):
@@ -164,7 +170,7 @@ def _ask_many(settings: Settings, path: str) -> None:
 
 def _open_binary(path: str):
     try:
-        return open(path, "rb")  # noqa: SIM115 - closed at process exit; streaming line by line
+        return open(path, "rb")
     except OSError as exc:
         raise AssistantError(f"cannot read {path}: {exc.strerror}") from exc
 

@@ -80,7 +80,7 @@ class Settings:
             values["knowledge_dirs"] = tuple(Path(p) for p in knowledge.split(":") if p)
         for env_name, key in (("OVPERF_MODEL", "model"), ("OVPERF_DEVICE", "device"),
                               ("OVPERF_LLM_ENDPOINT", "llm_endpoint"), ("OVPERF_TOOLS", "tools_mode")):
-            if env_name in environ and environ[env_name]:
+            if environ.get(env_name):
                 values[key] = environ[env_name]
         for env_name, key in (("OVPERF_MAX_NEW_TOKENS", "max_new_tokens"), ("OVPERF_TOP_K", "top_k")):
             if env_name in environ:

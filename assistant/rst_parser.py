@@ -19,7 +19,7 @@ from assistant.knowledge import Cell, Chunk, Document, Table, slugify, table_chu
 _TARGET = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
 
 
-class dropdown(nodes.General, nodes.Element):  # noqa: N801 - docutils node naming
+class dropdown(nodes.General, nodes.Element):
     """A collapsible question (sphinx-design `dropdown`): title + body."""
 
 
@@ -79,7 +79,7 @@ class SkipDirective(Directive):
         return []
 
 
-def _text_role(name, rawtext, text, lineno, inliner, options=None, content=None):  # noqa: ARG001
+def _text_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     """`:doc:`Title <path>`` and similar roles → a reference whose text is the title."""
     match = _TARGET.match(text)
     if match:
