@@ -227,19 +227,23 @@ class Assistant:
         cited = [s for s in sources if s.score >= floor] or sources[:1]
         answer.sources = cited
         yield SourcesEvent(cited)
+        # The verbatim evidence streams first (fast, always correct); the model's sentence follows
+        # only when the sources support it.
+        quote = self._quote(question, cited[0])
+        quote_text = f"The FAQ says [1]:\n\n> {quote}"
+        answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+        yield TokenEvent(quote_text)
         t0 = time.perf_counter()
         generation = self.llm().generate(build_messages(question, cited[0]),
                                          max_new_tokens=self.settings.max_new_tokens, stop=["\n"])
         answer.timings_ms["generation"] = (time.perf_counter() - t0) * 1000
         lead = ensure_citation(generation.text.strip(), 1)
-        quote = self._quote(question, cited[0])
-        if is_supported(lead, cited[:1], question):
-            text = lead if _same_words(lead, quote) else f"{lead}\n\n> {quote} [1]"
-        else:
-            text = f"The FAQ says [1]:\n\n> {quote}"
+        text = quote_text
+        if is_supported(lead, cited[:1], question) and not _same_words(lead, quote):
+            addition = f"\n\nIn short: {lead}"
+            text += addition
+            yield TokenEvent(addition)
         answer.answer = text
-        answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
-        yield TokenEvent(text)
 
     def _quote(self, question: str, source: Source) -> str:
         """The source sentence that best answers the question, with its neighbour when that ranks next."""
