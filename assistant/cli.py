@@ -122,7 +122,7 @@ def _print_stream(assistant, question: str, history: list[dict[str, str]]) -> st
         if isinstance(event, TokenEvent):
             out.print(event.text, end="", markup=False)
         elif isinstance(event, ToolStartedEvent):
-            err.print(f"[cyan]tool[/] {event.call.name} {json.dumps(event.call.arguments)} ({event.call.status})")
+            err.print(f"[cyan]tool[/] {event.call.name} {json.dumps(event.call.arguments)}")
         elif isinstance(event, ToolProgressEvent):
             err.print(f"[dim]  {event.message[-100:]}[/]", markup=True)
         elif isinstance(event, ToolResultEvent):

@@ -223,8 +223,7 @@ class Assistant:
             answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
             yield TokenEvent(REFUSAL)
             return
-        floor = max(CITE_THRESHOLD, best - CITE_MARGIN)
-        cited = [s for s in sources if s.score >= floor] or sources[:1]
+        cited = _worth_citing(sources, best)
         answer.sources = cited
         yield SourcesEvent(cited)
         # The verbatim evidence streams first (fast, always correct); the model's sentence follows
@@ -258,8 +257,10 @@ class Assistant:
 
     def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float
                      ) -> Iterator[Event]:
-        sources, _, retrieval_ms = self.sources_for(question)
+        # cite what the FAQ says about the method of this measurement, not what the request resembles
+        sources, best, retrieval_ms = self.sources_for(_method_query(decision), k=2)
         answer.timings_ms["retrieval"] = retrieval_ms
+        sources = _worth_citing(sources, best)
         answer.sources = sources
         if decision.kind == "clarify":
             answer.answer = decision.message
@@ -303,14 +304,27 @@ class Assistant:
         call.status, call.result, call.error = finished.status, finished.result, finished.error
         call.arguments = finished.arguments
         yield ToolResultEvent(call)
-        text = summarize(call)
-        cite = next((i for i, s in enumerate(sources, 1) if re.search(r"synchronous|benchmark_app|llm_bench",
-                                                                     s.text)), None)
-        if cite and call.status == "ok" and call.name != "system_info":
-            text += f" [{cite}]"
+        text = summarize(call, cite=" [1]" if sources else "")
         answer.answer = text
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
+
+
+def _worth_citing(sources: list[Source], best: float) -> list[Source]:
+    """Sources close enough to the best one to be cited (always at least the top one)."""
+    floor = max(CITE_THRESHOLD, best - CITE_MARGIN)
+    return [s for s in sources if s.score >= floor] or sources[:1]
+
+
+def _method_query(decision: Route) -> str:
+    """A retrieval query for the FAQ passages that describe how a tool measures."""
+    if decision.tool == "benchmark_llm":
+        return "llm_bench foundational models LLMs OpenVINO GenAI"
+    if decision.tool == "system_info":
+        return "INT8 VNNI DL Boost AVX-512 CPU low-precision"
+    if decision.arguments.get("hint") == "throughput":
+        return "benchmark_app conventional network models performance benchmarks"
+    return "latency measured synchronous mode benchmark_app"
 
 
 def _same_words(first: str, second: str) -> bool:

@@ -7,17 +7,17 @@ from typing import Any
 from assistant.answer import ToolCall
 
 
-def summarize(call: ToolCall) -> str:
-    """One paragraph stating what ran, the measured numbers and how they were measured."""
+def summarize(call: ToolCall, *, cite: str = "") -> str:
+    """One paragraph stating what ran, the measured numbers and how (with `cite` after the method)."""
     if call.status != "ok" or call.result is None:
         return f"{call.name} did not complete: {call.error or 'no result'}"
     result = call.result
     if call.name == "run_benchmark":
-        return _benchmark(result)
+        return _benchmark(result, cite)
     if call.name == "benchmark_llm":
-        return _llm(result)
+        return _llm(result, cite)
     if call.name == "system_info":
-        return _system(result)
+        return _system(result, cite)
     return f"{call.name} finished: {result}"
 
 
@@ -25,7 +25,7 @@ def _num(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)
 
 
-def _benchmark(r: dict[str, Any]) -> str:
+def _benchmark(r: dict[str, Any], cite: str) -> str:
     latency = r.get("latency_ms") or {}
     hint = r.get("hint", "latency")
     api = "synchronous" if hint == "latency" else "asynchronous"
@@ -35,7 +35,9 @@ def _benchmark(r: dict[str, Any]) -> str:
             f"min {_num(latency.get('min'))}, max {_num(latency.get('max'))} ms), "
             f"throughput {_num(r.get('throughput_fps'))} FPS.")
     if hint == "latency":
-        text += " Latency is measured in synchronous mode, one inference at a time, as the FAQ describes."
+        text += f" Latency is measured in synchronous mode, one inference at a time, as the FAQ describes{cite}."
+    else:
+        text += f" Throughput uses the asynchronous API with parallel infer requests, as benchmark_app does{cite}."
     if r.get("note"):
         text += f" Note: {r['note']}"
     if r.get("command"):
@@ -44,16 +46,16 @@ def _benchmark(r: dict[str, Any]) -> str:
     return text
 
 
-def _llm(r: dict[str, Any]) -> str:
+def _llm(r: dict[str, Any], cite: str) -> str:
     return (f"Measured the LLM {r.get('model', '')} on {r.get('device', 'CPU')} with openvino-genai "
-            f"(llm_bench-style, warm-up excluded, {r.get('iterations', '?')} iterations, "
+            f"(llm_bench-style{cite}, warm-up excluded, {r.get('iterations', '?')} iterations, "
             f"{r.get('input_tokens', '?')} prompt tokens, {r.get('output_tokens', '?')} new tokens): "
             f"first-token latency {_num(r.get('first_token_ms'), 1)} ms, second-token latency "
             f"{_num(r.get('second_token_ms'), 1)} ms/token, {_num(r.get('tokens_per_s'), 1)} tokens/s, "
             f"peak memory {_num(r.get('peak_rss_mb'), 0)} MB.")
 
 
-def _system(r: dict[str, Any]) -> str:
+def _system(r: dict[str, Any], cite: str) -> str:
     cpu = r.get("cpu") if isinstance(r.get("cpu"), dict) else {}
     name = cpu.get("name") or r.get("cpu_name") or r.get("cpu")
     cores = cpu.get("physical_cores") or r.get("physical_cores")
@@ -67,5 +69,5 @@ def _system(r: dict[str, Any]) -> str:
              f"OpenVINO {r.get('openvino_version')}", f"devices: {', '.join(r.get('devices') or [])}"]
     text = "; ".join(parts) + "."
     if r.get("int8_note") or r.get("summary"):
-        text += " " + str(r.get("int8_note") or r.get("summary"))
+        text += " " + str(r.get("int8_note") or r.get("summary")).rstrip(".") + f"{cite}."
     return text
