@@ -155,3 +155,11 @@ def _to_csv(runs: list[dict[str, Any]]) -> str:
                          "config": json.dumps(run["config"], sort_keys=True),
                          "result": json.dumps(run["result"], sort_keys=True)})
     return buffer.getvalue()
+
+
+def record_run(path: Path, kind: str, config: Mapping[str, Any], result: dict[str, Any]) -> None:
+    """Store a run; a broken history database is reported in the result (history_error), not hidden."""
+    try:
+        result["history_id"] = History(path).add(kind, config, result)
+    except AssistantError as exc:
+        result["history_error"] = str(exc)

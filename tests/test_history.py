@@ -154,3 +154,28 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert len({r["id"] for r in rows}) == 80
     written = {(r["config"]["worker"], r["config"]["i"]) for r in rows}
     assert written == {(w, i) for w in range(4) for i in range(20)}
+
+
+def test_record_run_reports_a_broken_database_in_the_result(tmp_path):
+    from assistant.history import record_run
+
+    broken = tmp_path / "history.sqlite"
+    broken.write_bytes(b"this is not a database" * 100)
+    result: dict = {"throughput_fps": 1.0}
+    record_run(broken, "run_benchmark", {"model": "resnet-50"}, result)
+    assert "history_error" in result and "history_id" not in result
+    assert broken.read_bytes().startswith(b"this is not a database"), "the broken file must be left untouched"
+
+
+def test_the_llm_benchmark_waits_for_no_one_while_a_benchmark_holds_the_slot(tmp_path):
+    from assistant.config import Settings
+    from assistant.errors import ToolBusy
+    from assistant.tools.base import ToolContext
+    from assistant.tools.llm_bench import make_benchmark_llm_tool
+    from assistant.tools.slot import exclusive
+
+    settings = Settings(cache_dir=tmp_path, history_db=tmp_path / "h.sqlite", auto_pull=False)
+    tool = make_benchmark_llm_tool(get_llm=lambda: None)
+    arguments = tool.validate({"iterations": 1}, settings)
+    with exclusive(settings), pytest.raises(ToolBusy, match="already running"):
+        tool.function(arguments, ToolContext(settings=settings))

@@ -21,15 +21,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from assistant.config import PROJECT_ROOT, Settings
-from assistant.errors import ToolArgumentError, ToolBusy, ToolExecutionError
+from assistant.errors import ToolArgumentError, ToolExecutionError
+from assistant.history import record_run
 from assistant.tools.base import Tool, ToolContext
+from assistant.tools.slot import exclusive
 from assistant.tools.workloads import BUILDABLE, PRECISIONS, SYNTHETIC_NOTE, cached_ir, unbuildable_reason
 
 HINTS = {"latency": "sync", "throughput": "async"}
@@ -40,12 +42,10 @@ DEVICE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:,]*$"
 MODEL_SUFFIXES = (".xml", ".onnx")
 COMPILE_MARGIN_S = 90
 """Time allowed on top of `seconds` for reading, compiling and the first inference."""
-LOCK_WAIT_S = 0.5
 USER_MODEL_PRECISION = "as exported"
 """The `precision` reported for a user's model file (the argument applies to catalog workloads)."""
 MULTI_DEVICE_PREFIXES = ("AUTO:", "HETERO:", "MULTI:")
 
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -201,45 +201,9 @@ def run_benchmark(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         stats = parse_statistics(_read_json(report_dir / "benchmark_report.json"), lines)
         result = _result(target, args, device, command, ir_path, stats, started_at, time.monotonic() - t0)
         result["report_path"] = str(report_dir / "benchmark_report.json")
-    _record(settings, {**args, "device": device}, result)
+    record_run(settings.history_db, "run_benchmark",
+               {**args, "device": device, "ir_path": result["ir_path"], "command": result["command"]}, result)
     return result
-
-
-@contextlib.contextmanager
-def exclusive(settings: Settings) -> Iterator[None]:
-    """Hold the one-benchmark-at-a-time lock (this process and, via a lock file, others)."""
-    if not _LOCK.acquire(timeout=LOCK_WAIT_S):
-        raise _busy()
-    try:
-        with _file_lock(settings.cache_dir / "benchmark.lock"):
-            yield
-    finally:
-        _LOCK.release()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the in-process lock alone
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise _busy() from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _busy() -> ToolBusy:
-    return ToolBusy("run_benchmark: another benchmark is already running",
-                    hint="Benchmarks run one at a time so they do not disturb each other's timings; "
-                         "wait until it finishes, then try again.")
 
 
 def benchmark_app_path() -> Path:
@@ -505,18 +469,6 @@ def _note(target: Target, precision: str | None, inference_precision: str | None
         parts.append("the CPU executed it in bf16 (OpenVINO's default inference precision on CPUs with "
                      "AMX/AVX-512 BF16)")
     return "; ".join(parts)
-
-
-def _record(settings: Settings, config: dict[str, Any], result: dict[str, Any]) -> None:
-    """Store the run in history; a broken history database is reported in the result, not hidden."""
-    from assistant.errors import AssistantError
-    from assistant.history import History
-
-    try:
-        result["history_id"] = History(settings.history_db).add(
-            "run_benchmark", {**config, "ir_path": result["ir_path"], "command": result["command"]}, result)
-    except AssistantError as exc:
-        result["history_error"] = str(exc)
 
 
 RUN_BENCHMARK = make_run_benchmark_tool()

@@ -16,7 +16,9 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import AssistantError, ToolArgumentError, ToolExecutionError
+from assistant.history import record_run
 from assistant.tools.base import ProgressCallback, Tool, ToolContext
+from assistant.tools.slot import exclusive
 
 _FILLER = (
     "OpenVINO is an open-source toolkit for optimizing and deploying deep learning models. It converts "
@@ -222,11 +224,15 @@ def make_benchmark_llm_tool(get_llm: Callable[[], Any] | None = None) -> Tool:
     def run(arguments: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         settings = ctx.settings
         try:
-            return benchmark_llm(_target(arguments.get("model"), settings, get_llm, ctx.progress),
-                                 prompt_tokens=arguments["prompt_tokens"],
-                                 max_new_tokens=arguments["max_new_tokens"],
-                                 iterations=arguments["iterations"], device=settings.device,
-                                 cache_dir=settings.ov_cache_dir, progress=ctx.progress, cancel=ctx.cancel)
+            with exclusive(settings, "benchmark_llm"):
+                result = benchmark_llm(_target(arguments.get("model"), settings, get_llm, ctx.progress),
+                                       prompt_tokens=arguments["prompt_tokens"],
+                                       max_new_tokens=arguments["max_new_tokens"],
+                                       iterations=arguments["iterations"], device=settings.device,
+                                       cache_dir=settings.ov_cache_dir, progress=ctx.progress,
+                                       cancel=ctx.cancel)
+            record_run(settings.history_db, "benchmark_llm", {**arguments, "device": settings.device}, result)
+            return result
         except ToolExecutionError:
             raise
         except AssistantError as exc:
