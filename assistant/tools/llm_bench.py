@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
-from assistant.errors import AssistantError, ToolArgumentError, ToolExecutionError
+from assistant.errors import AssistantError, ToolArgumentError, ToolBusy, ToolExecutionError
 from assistant.history import record_run
 from assistant.tools.base import ProgressCallback, Tool, ToolContext
 from assistant.tools.slot import exclusive
@@ -233,7 +233,7 @@ def make_benchmark_llm_tool(get_llm: Callable[[], Any] | None = None) -> Tool:
                                        cancel=ctx.cancel)
             record_run(settings.history_db, "benchmark_llm", {**arguments, "device": settings.device}, result)
             return result
-        except ToolExecutionError:
+        except (ToolExecutionError, ToolBusy):
             raise
         except AssistantError as exc:
             raise ToolExecutionError(f"benchmark_llm: {exc.message}", hint=exc.hint) from None
