@@ -31,6 +31,7 @@ class ToolCall:
     status: str = "planned"  # planned | ok | error | declined
     result: dict[str, Any] | None = None
     error: str | None = None
+    error_type: str | None = None  # exception class name, for status codes at the API edge
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form of the contract."""
@@ -53,6 +54,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     route: str = "faq"
     id: str | None = None
+    usage: dict[str, int] | None = None  # prompt/completion tokens when the LLM generated
 
     def to_dict(self) -> dict[str, Any]:
         """The answer JSON of design.md (plus `route`)."""
@@ -68,6 +70,8 @@ class Answer:
             timings_ms={k: round(v, 1) for k, v in self.timings_ms.items()},
             route=self.route,
         )
+        if self.usage is not None:
+            data["usage"] = self.usage
         return data
 
 

@@ -112,6 +112,11 @@ class Assistant:
                     self._llm = self._llm_factory()
         return self._llm
 
+    @property
+    def llm_loaded(self) -> bool:
+        """Whether the LLM has been loaded already."""
+        return self._llm is not None
+
     def ask(self, question: str, *, history: Sequence[dict[str, str]] = (), tools: str | None = None,
             answer_id: str | None = None) -> Answer:
         """Answer one question (blocking); see `stream` for the events."""
@@ -154,12 +159,11 @@ class Assistant:
                                   cancel=cancel or threading.Event())
             call.result = tool.function(call.arguments, context)
             call.status = "ok"
-        except ToolError as error:
-            call.status, call.error = "error", str(error)
         except AssistantError as error:
-            call.status, call.error = "error", str(error)
+            call.status, call.error, call.error_type = "error", str(error), type(error).__name__
         except Exception as error:  # a tool bug must come back to the conversation, not crash it
             call.status, call.error = "error", f"{name} failed: {error.__class__.__name__}: {error}"
+            call.error_type = "ToolExecutionError"
         return call
 
     def sources_for(self, query: str, k: int | None = None) -> tuple[list[Source], float, float]:
@@ -236,6 +240,7 @@ class Assistant:
         generation = self.llm().generate(build_messages(question, cited[0]),
                                          max_new_tokens=self.settings.max_new_tokens, stop=["\n"])
         answer.timings_ms["generation"] = (time.perf_counter() - t0) * 1000
+        answer.usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
         lead = ensure_citation(generation.text.strip(), 1)
         text = quote_text
         if is_supported(lead, cited[:1], question) and not _same_words(lead, quote):
@@ -270,7 +275,7 @@ class Assistant:
         try:
             call.arguments = self.tools.get(call.name).validate(call.arguments, self.settings)
         except ToolError as error:
-            call.status, call.error = "error", str(error)
+            call.status, call.error, call.error_type = "error", str(error), type(error).__name__
             answer.tool_calls.append(call)
             answer.answer = f"I cannot run {call.name} with those arguments: {error}"
             yield ToolResultEvent(call)

@@ -1,0 +1,350 @@
+"""The HTTP front end: JSON API, OpenAI-compatible endpoint, embeddable widget, and the web UI at /.
+
+Routes (design.md): POST /api/ask, GET /api/tools, POST /api/tools/{name}, GET /api/history,
+GET /healthz, POST /v1/chat/completions, GET /v1/models, GET /widget.js, GET /demo.
+The OpenAI wire format, including how `sources` travel, is described in `assistant.openai_api`.
+Every error is JSON `{error, message, hint}`. Blocking Assistant calls run in worker threads
+behind a fair queue (`assistant.fairqueue`); the LLM serialises generation with its own lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistant import openai_api
+from assistant.answer import DoneEvent, TokenEvent, ToolCall
+from assistant.config import Settings
+from assistant.core import clean_question
+from assistant.errors import (
+    AssistantError,
+    ConfigError,
+    InvalidQuestion,
+    KnowledgeError,
+    ModelError,
+    RetrievalIndexError,
+    ToolArgumentError,
+    ToolBusy,
+    ToolExecutionError,
+    UnknownTool,
+)
+from assistant.fairqueue import FairQueue, ServerBusy
+from assistant.history import History, HistoryError
+from assistant.portal import JSONCORSMiddleware, PortalGuard, PortalSettings, error_body
+from assistant.runtime import Runtime
+from assistant.tool_summary import summarize
+
+log = logging.getLogger(__name__)
+
+
+class ToolsDisabled(AssistantError):
+    """Running tools through the public API is switched off."""
+
+
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (InvalidQuestion, 422), (ToolArgumentError, 422), (UnknownTool, 404), (ToolsDisabled, 403),
+    (ToolBusy, 409), (ServerBusy, 503), (ModelError, 503), (KnowledgeError, 503),
+    (RetrievalIndexError, 503), (HistoryError, 503), (ToolExecutionError, 500), (ConfigError, 500),
+)
+"""HTTP status of each AssistantError type (the first match in MRO order wins); others are 500."""
+
+
+def status_for(error: Exception) -> int:
+    """The HTTP status for an AssistantError."""
+    for cls in type(error).__mro__:
+        for error_type, status in STATUS_BY_ERROR:
+            if cls is error_type:
+                return status
+    return 500
+
+
+class Turn(BaseModel):
+    """One earlier turn of the conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class AskRequest(BaseModel):
+    """The body of POST /api/ask."""
+
+    model_config = ConfigDict(extra="ignore")
+    question: str
+    history: list[Turn] = Field(default_factory=list, max_length=100)
+    tools: Literal["run", "plan", "off"] | None = None
+    id: str | None = Field(default=None, max_length=200)
+
+
+def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSettings | None = None,
+               preload_model: bool = False, ui: bool | None = None) -> FastAPI:
+    """The FastAPI app: API + OpenAI endpoint + widget, and the Gradio UI at / (unless disabled).
+
+    `assistant` defaults to `Assistant.create(settings)`; `preload_model` starts loading the LLM in the
+    background (state in /healthz and the UI); `ui` overrides `portal.ui_enabled`.
+    """
+    portal = portal or PortalSettings()
+    runtime = Runtime.build(settings) if assistant is None else Runtime(assistant, settings)
+    app = FastAPI(title="OpenVINO Performance Assistant", docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.runtime = runtime
+    app.state.portal = portal
+    app.state.queue = FairQueue(portal.max_active_requests, portal.max_queued_requests,
+                                portal.max_active_per_client)
+    app.state.tool_lock = threading.Lock()
+    _install_error_handlers(app)
+    _add_routes(app, runtime, portal)
+    app.add_middleware(PortalGuard, portal=portal)
+    if portal.cors_origins:  # added last: outermost, so 401/413/429 answers carry CORS headers too
+        app.add_middleware(JSONCORSMiddleware, allow_origins=list(portal.cors_origins),
+                           allow_credentials=False, allow_methods=["GET", "POST", "OPTIONS"],
+                           allow_headers=["authorization", "content-type", "x-api-key"], max_age=600)
+    if preload_model:
+        runtime.preload()
+    if portal.ui_enabled if ui is None else ui:
+        from assistant.ui import mount_ui
+
+        app = mount_ui(app, runtime)
+    return app
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860,
+          portal: PortalSettings | None = None) -> None:
+    """Build the app (portal settings from OVPERF_* env unless given) and run it with uvicorn."""
+    import os
+
+    import uvicorn
+
+    portal = portal or PortalSettings.from_env(os.environ)
+    if host not in {"127.0.0.1", "localhost", "::1"} and not portal.api_keys:
+        log.warning("serving on %s without API keys: anyone who can reach it may use the API "
+                    "(set OVPERF_API_KEYS)", host)
+    app = create_app(settings, portal=portal, preload_model=True)
+    log.info("serving on http://%s:%d", host, port)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+
+
+# -- routes -----------------------------------------------------------------------------------------------
+
+def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
+    assistant, settings = runtime.assistant, runtime.settings
+    queue: FairQueue = app.state.queue
+
+    def tools_mode(requested: str | None) -> str:
+        mode = requested or settings.tools_mode
+        return "plan" if mode == "run" and not portal.tools_enabled else mode
+
+    def client_id(request: Request) -> str:
+        state = request.scope.get("state") or {}
+        return state.get("client_id") or f"ip:{request.client.host if request.client else '?'}"
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness and what is loaded (never needs a key)."""
+        return runtime.status()
+
+    @app.post("/api/ask")
+    async def api_ask(body: AskRequest, request: Request) -> dict[str, Any]:
+        """Answer one question: the answer JSON of design.md."""
+        question = clean_question(body.question, max_chars=portal.max_question_chars)
+        history = [turn.model_dump() for turn in body.history]
+        async with queue.slot(client_id(request)):
+            answer = await run_in_threadpool(assistant.ask, question, history=history,
+                                             tools=tools_mode(body.tools), answer_id=body.id)
+        return answer.to_dict()
+
+    @app.get("/api/tools")
+    async def api_tools() -> dict[str, Any]:
+        """The tool declarations (JSON schemas) and whether the API may run them."""
+        return {"tools": assistant.tools.schemas(), "enabled": portal.tools_enabled}
+
+    @app.post("/api/tools/{name}")
+    async def api_run_tool(name: str, request: Request) -> JSONResponse:
+        """Run one tool with the JSON body as its arguments (validated against its schema)."""
+        tool = assistant.tools.get(name)
+        if not portal.tools_enabled:
+            raise ToolsDisabled(f"running {name} through the API is switched off on this server",
+                                hint="Set OVPERF_API_TOOLS=1 to allow it, or use the web UI or the CLI.")
+        arguments = await _json_object(request)
+        arguments = tool.validate(arguments, settings)
+        call = await _run_tool(app, request, name, arguments, exclusive=tool.exclusive)
+        data = {**call.to_dict(), "summary": summarize(call)}
+        if call.status == "ok":
+            return JSONResponse(data)
+        error_type = getattr(call, "error_type", None) or "ToolExecutionError"
+        status = 409 if error_type == "ToolBusy" else 422 if error_type == "ToolArgumentError" else 500
+        return JSONResponse(error_body(error_type, call.error or f"{name} failed", None, tool_call=data),
+                            status_code=status)
+
+    @app.get("/api/history")
+    async def api_history(limit: int = Query(50, ge=0, le=1000),
+                          kind: Literal["run_benchmark", "benchmark_llm"] | None = None) -> dict[str, Any]:
+        """Stored benchmark runs, newest first."""
+        runs = await run_in_threadpool(lambda: History(settings.history_db).list(limit=limit, kind=kind))
+        return {"runs": runs}
+
+    @app.get("/v1/models")
+    async def v1_models() -> dict[str, Any]:
+        """The OpenAI model list: one model, the assistant."""
+        return openai_api.models_list(int(runtime.started_at))
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def v1_chat(body: openai_api.ChatRequest, request: Request) -> dict[str, Any] | StreamingResponse:
+        """OpenAI-compatible chat completion (see assistant.openai_api for the extra fields)."""
+        question, history = body.question_and_history()
+        question = clean_question(question, max_chars=portal.max_question_chars)
+        cid, client = openai_api.completion_id(), client_id(request)
+        kwargs = {"history": history, "tools": tools_mode(None), "answer_id": cid}
+        if not body.stream:
+            async with queue.slot(client):
+                answer = await run_in_threadpool(assistant.ask, question, **kwargs)
+            return openai_api.completion(answer, cid=cid)
+        if queue.waiting >= queue.max_waiting:
+            raise ServerBusy(f"the server is busy ({queue.waiting} requests waiting)", hint="Retry shortly.")
+        events = _chat_stream(queue, client, cid, lambda: assistant.stream(question, **kwargs))
+        return StreamingResponse(events, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js() -> Response:
+        """The embeddable chat bubble: `<script src=".../widget.js"></script>`."""
+        return Response(_static("widget.js"), media_type="application/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300"})
+
+    @app.get("/demo", include_in_schema=False)
+    async def demo() -> Response:
+        """A demo page that embeds the widget."""
+        return Response(_static("demo.html"), media_type="text/html; charset=utf-8")
+
+    @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    @app.api_route("/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    async def not_found(request: Request, path: str) -> JSONResponse:
+        """JSON 404 (or 405) for unknown API paths, instead of falling through to the web UI."""
+        allowed = {method for route in app.router.routes if isinstance(route, APIRoute)
+                   and "{path:path}" not in route.path and route.path_regex.match(request.url.path)
+                   for method in route.methods}
+        if allowed:
+            return JSONResponse(error_body("MethodNotAllowed", f"{request.method} is not allowed here",
+                                           f"Use {', '.join(sorted(allowed))}."),
+                                status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
+        return JSONResponse(error_body("NotFound", f"no such endpoint: {request.url.path}",
+                                       "See /api/docs for the endpoints."), status_code=404)
+
+
+async def _chat_stream(queue: FairQueue, client: str, cid: str, start) -> AsyncIterator[str]:
+    """SSE chunks of one streamed answer; holds a queue slot while it runs."""
+    try:
+        async with queue.slot(client):
+            yield openai_api.sse(openai_api.chunk(cid, delta={"role": "assistant", "content": ""}))
+            async for event in iterate_in_threadpool(start()):
+                if isinstance(event, TokenEvent) and event.text:
+                    yield openai_api.sse(openai_api.chunk(cid, delta={"content": event.text}))
+                elif isinstance(event, DoneEvent):
+                    yield openai_api.sse(openai_api.chunk(cid, delta={}, finish_reason="stop"))
+                    yield openai_api.sse(openai_api.chunk(cid, **openai_api.extras(event.answer)))
+    except AssistantError as error:
+        yield openai_api.sse({"error": {**error.to_dict(), "code": status_for(error)}})
+    except Exception as error:  # the stream has started: report in-band, never a traceback
+        log.exception("streamed answer failed")
+        yield openai_api.sse({"error": {"error": "InternalError", "code": 500,
+                                        "message": f"unexpected error ({type(error).__name__})",
+                                        "hint": "See the server log."}})
+    yield openai_api.sse("[DONE]")
+
+
+async def _run_tool(app: FastAPI, request: Request, name: str, arguments: dict[str, Any], *,
+                    exclusive: bool) -> ToolCall:
+    """Run a tool in a worker thread; cancel it when the client goes away."""
+    runtime: Runtime = app.state.runtime
+    lock: threading.Lock = app.state.tool_lock
+    if exclusive and not lock.acquire(blocking=False):
+        raise ToolBusy(f"another benchmark is running; {name} was not started",
+                       hint="Wait for it to finish, then retry.")
+    cancel = threading.Event()
+    try:
+        task = asyncio.ensure_future(run_in_threadpool(runtime.assistant.run_tool, name, arguments,
+                                                       cancel=cancel))
+        while not task.done():
+            await asyncio.wait({task}, timeout=1.0)
+            if not task.done() and await request.is_disconnected():
+                cancel.set()
+        return task.result()
+    finally:
+        if exclusive:
+            lock.release()
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object ({} when empty); 422 otherwise."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ToolArgumentError(f"the request body is not valid JSON ({exc})",
+                                hint="Send the tool's arguments as a JSON object.") from exc
+    if not isinstance(value, dict):
+        raise ToolArgumentError("the tool arguments must be a JSON object",
+                                hint='For example {"model": "resnet-50", "seconds": 5}.')
+    return value
+
+
+def _static(name: str) -> bytes:
+    return resources.files("assistant").joinpath("static", name).read_bytes()
+
+
+# -- errors -----------------------------------------------------------------------------------------------
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AssistantError)
+    async def assistant_error(request: Request, error: AssistantError) -> JSONResponse:
+        headers = {"Retry-After": "5"} if isinstance(error, ServerBusy) else None
+        return JSONResponse(error.to_dict(), status_code=status_for(error), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse(_validation_body(error.errors()), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        names = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+                 413: "PayloadTooLarge", 429: "RateLimited"}
+        return JSONResponse(error_body(names.get(error.status_code, f"HTTP{error.status_code}"),
+                                       str(error.detail), None),
+                            status_code=error.status_code, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("InternalError", f"unexpected server error ({type(error).__name__})",
+                                       "See the server log for details."), status_code=500)
+
+
+def _validation_body(errors: Any) -> dict[str, Any]:
+    """A readable 422 body from pydantic's error list."""
+    problems = []
+    for item in errors:
+        if item.get("type") == "json_invalid":
+            detail = (item.get("ctx") or {}).get("error", "")
+            message = f"the request body is not valid JSON ({detail})" if detail else "invalid JSON body"
+            return error_body("InvalidJSON", message,
+                              "Send a JSON object with Content-Type: application/json.")
+        where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {item.get('msg', 'invalid')}")
+    return error_body("ValidationError", "; ".join(problems) or "the request is invalid",
+                      "See /api/docs for the expected request body.")

@@ -1,0 +1,318 @@
+"""The Gradio web UI (Chat, Benchmarks, System), mounted at / on the server's FastAPI app.
+
+Built only from the Assistant's public API (`stream`, `run_tool`, `tools.schemas()`) and the
+benchmark history. Works offline: analytics off, system fonts, no CDN assets.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI
+
+from assistant.answer import DoneEvent, SourcesEvent, TokenEvent, ToolCall, ToolResultEvent, ToolStartedEvent
+from assistant.errors import AssistantError
+from assistant.history import History
+from assistant.runtime import Runtime
+from assistant.tool_summary import summarize
+from assistant.ui_format import (
+    Field,
+    arguments_from,
+    chat_history,
+    form_fields,
+    history_figure,
+    history_frame,
+    planned_card,
+    progress_card,
+    result_card,
+    run_with_progress,
+    sources_message,
+)
+
+EXAMPLES = (
+    "How is latency measured?",
+    "What is the input size of resnet-50?",
+    "Which models in the catalog are LLMs?",
+    "How often are the benchmarks updated?",
+    "Benchmark mobilenet-v2 for 5 seconds",
+)
+THEME = gr.themes.Default(font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+CSS = """
+#model-status { min-height: 1.5em; }
+#tool-card { border: 1px solid var(--border-color-accent); border-radius: 8px; padding: 8px; }
+.example-row button { font-size: var(--text-sm); }
+"""
+
+
+class WebUI:
+    """Event handlers of the UI, over one shared Runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.assistant = runtime.assistant
+        self._cancels: dict[str, threading.Event] = {}
+
+    # -- chat ---------------------------------------------------------------------------------------
+
+    def chat(self, message: str, history: list[dict[str, Any]] | None
+             ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+        """Stream one answer into the chat: text, then its sources; a planned tool becomes a card."""
+        messages = list(history or [])
+        question = (message or "").strip()
+        if not question:
+            yield messages, None
+            return
+        turns = chat_history(messages)
+        messages.append({"role": "user", "content": question})
+        waiting = "…" if self.runtime.model_loaded else "… (loading the model; the first answer takes longer)"
+        answer_message: dict[str, Any] = {"role": "assistant", "content": waiting}
+        messages.append(answer_message)
+        yield messages, None
+        planned: dict[str, Any] | None = None
+        text, sources = "", []
+        try:
+            for event in self.assistant.stream(question, history=turns, tools="plan"):
+                if isinstance(event, SourcesEvent):
+                    sources = event.sources
+                elif isinstance(event, TokenEvent):
+                    text += event.text
+                    answer_message["content"] = text
+                    yield messages, None
+                elif isinstance(event, ToolStartedEvent) and event.call.status == "planned":
+                    planned = {"name": event.call.name, "arguments": dict(event.call.arguments)}
+                    messages.insert(len(messages) - 1, planned_card(event.call))
+                elif isinstance(event, ToolResultEvent) and event.call.status == "error":
+                    messages.insert(len(messages) - 1, result_card(event.call, 0.0))
+                elif isinstance(event, DoneEvent):
+                    answer_message["content"] = event.answer.answer or text
+                    sources = event.answer.sources or sources
+        except AssistantError as error:
+            answer_message["content"] = f"⚠ {error.message}" + (f"\n\n{error.hint}" if error.hint else "")
+        except Exception as error:  # shown in the chat, never a traceback
+            answer_message["content"] = f"⚠ Unexpected error: {type(error).__name__}: {error}"
+        if sources:
+            messages.append(sources_message(sources))
+        yield messages, planned
+
+    def confirm(self, planned: dict[str, Any] | None, history: list[dict[str, Any]] | None,
+                request: gr.Request) -> Iterator[tuple[list[dict[str, Any]], None]]:
+        """Run the planned tool call, showing live progress in the chat, then its summary."""
+        messages = list(history or [])
+        if not planned:
+            yield messages, None
+            return
+        for card, call in self._run(planned["name"], planned["arguments"], request):
+            if call is None:
+                yield [*messages, card], None
+            else:
+                yield [*messages, card, {"role": "assistant", "content": summarize(call)}], None
+
+    def stop(self, request: gr.Request) -> None:
+        """Ask the running tool of this browser session to stop."""
+        if event := self._cancels.get(_session(request)):
+            event.set()
+
+    def _run(self, name: str, arguments: dict[str, Any], request: gr.Request | None
+             ) -> Iterator[tuple[dict[str, Any], ToolCall | None]]:
+        """(progress card, None) while the tool runs, then (result card, the finished call)."""
+        cancel = threading.Event()
+        self._cancels[_session(request)] = cancel
+        started, log, fraction = time.monotonic(), [f"starting {name}…"], 0.0
+        try:
+            for item in run_with_progress(self.assistant, name, arguments, cancel):
+                elapsed = time.monotonic() - started
+                if isinstance(item, ToolCall):
+                    yield result_card(item, elapsed), item
+                    return
+                if item is not None:
+                    fraction, message = item
+                    if message and (not log or log[-1] != message):
+                        log.append(message[-160:])
+                yield progress_card(name, log, fraction, elapsed), None
+        finally:
+            self._cancels.pop(_session(request), None)
+
+    # -- benchmarks and system ------------------------------------------------------------------------
+
+    def run_form(self, name: str, fields: list[Field], *values: Any
+                 ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """Run a tool from its form: progress as Markdown, then the summary and the raw result."""
+        try:
+            arguments = arguments_from(fields, values)
+        except (TypeError, ValueError) as error:
+            yield f"✖ Invalid input: {error}", None
+            return
+        for card, call in self._run(name, arguments, None):
+            if call is None:
+                yield f"**{card['metadata']['title']}**\n\n{card['content']}", None
+            else:
+                mark = "✔" if call.status == "ok" else "✖"
+                yield f"{mark} {summarize(call)}", call.to_dict()
+
+    def history(self) -> tuple[Any, Any]:
+        """The history table and the latency/throughput plot."""
+        try:
+            runs = History(self.runtime.settings.history_db).list(limit=200)
+        except AssistantError:
+            runs = []
+        frame = history_frame(runs)
+        table = frame.drop(columns=["series"]).assign(date=frame["date"].dt.strftime("%Y-%m-%d %H:%M"))
+        return table, history_figure(frame)
+
+    def system(self) -> tuple[str, dict[str, Any] | None]:
+        """This machine, as the system_info tool reports it."""
+        call = self.assistant.run_tool("system_info", {})
+        return summarize(call), call.result
+
+    def status(self) -> tuple[str, Any]:
+        """The model-state banner; stops polling once the model is ready or failed."""
+        status = self.runtime.status()
+        model = status["model"]
+        state = model["state"]
+        if state == "ready":
+            return "● Model loaded. Ask away.", gr.Timer(active=False)
+        if state == "error":
+            error = model["error"] or {}
+            text = (f"✖ The model could not be loaded: {error.get('message')} {error.get('hint') or ''}\n\n"
+                    "Catalog questions and benchmarks still work.")
+            return text, gr.Timer(active=False)
+        if state == "loading":
+            detail = f" — {model['message']}" if model["message"] else ""
+            return f"… Loading the model ({model['progress']:.0%}){detail}…", gr.Timer(active=True)
+        return "○ The model loads on the first question that needs it.", gr.Timer(active=False)
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+def build_ui(runtime: Runtime) -> gr.Blocks:
+    """The Blocks app: Chat, Benchmarks and System tabs."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # gradio reads it at call time
+    os.environ.setdefault("MPLBACKEND", "Agg")  # plots are rendered to PNG on the server
+    ui = WebUI(runtime)
+    with gr.Blocks(title="OpenVINO Performance Assistant", analytics_enabled=False) as blocks:
+        gr.Markdown("## OpenVINO Performance Assistant\nCited answers from the OpenVINO Performance "
+                    "Information F.A.Q. and live benchmarks on this machine.")
+        status = gr.Markdown(ui.status()[0], elem_id="model-status")
+        timer = gr.Timer(2.0, active=runtime.model_state == "loading")
+        timer.tick(ui.status, None, [status, timer], api_visibility="private", queue=False,
+                   show_progress="hidden")
+        with gr.Tab("Chat", id="chat"):
+            _chat_tab(ui)
+        with gr.Tab("Benchmarks", id="benchmarks") as benchmarks:
+            history_outputs = _benchmarks_tab(ui)
+        benchmarks.select(ui.history, None, history_outputs, api_visibility="private")
+        with gr.Tab("System", id="system"):
+            system_text = gr.Markdown(elem_id="system-summary")
+            system_json = gr.JSON(label="system_info", elem_id="system-json")
+            gr.Button("Refresh").click(ui.system, None, [system_text, system_json], api_visibility="private")
+        blocks.load(ui.status, None, [status, timer], api_visibility="private", queue=False)
+        blocks.load(ui.system, None, [system_text, system_json], api_visibility="private")
+        blocks.load(ui.history, None, history_outputs, api_visibility="private")
+    blocks.queue(default_concurrency_limit=4, max_size=64)
+    return blocks
+
+
+def _chat_tab(ui: WebUI) -> None:
+    chatbot = gr.Chatbot(label="Chat", elem_id="chatbot", height=520, feedback_options=None,
+                         buttons=["copy"], placeholder="Ask about OpenVINO benchmark results, or ask me to "
+                                                       "benchmark a catalog workload on this machine.")
+    planned = gr.State(None)
+    with gr.Row():
+        message = gr.Textbox(show_label=False, placeholder="Ask a question and press Enter", scale=8,
+                             elem_id="chat-input", max_lines=6)
+        send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
+    with gr.Group(visible=False, elem_id="tool-card") as card:
+        card_text = gr.Markdown()
+        with gr.Row():
+            confirm = gr.Button("Confirm", variant="primary", elem_id="tool-confirm")
+            dismiss = gr.Button("Dismiss", elem_id="tool-dismiss")
+    stop = gr.Button("Stop the running benchmark", variant="stop", visible=False, elem_id="tool-stop")
+    with gr.Row(elem_classes="example-row"):
+        examples = [gr.Button(q, size="sm") for q in EXAMPLES]
+
+    def show_card(call: dict[str, Any] | None) -> tuple[Any, str]:
+        if not call:
+            return gr.update(visible=False), ""
+        arguments = ", ".join(f"`{k}={v}`" for k, v in call["arguments"].items())
+        return gr.update(visible=True), f"**{call['name']}** will run with {arguments}. Start it?"
+
+    for trigger in (message.submit, send.click):
+        trigger(ui.chat, [message, chatbot], [chatbot, planned], api_name="chat" if trigger == message.submit
+                else False, concurrency_limit=4, concurrency_id="chat").then(
+            show_card, planned, [card, card_text], api_visibility="private", queue=False)
+        trigger(lambda: "", None, message, api_visibility="private", queue=False)
+    for button, question in zip(examples, EXAMPLES, strict=True):
+        button.click(lambda q=question: q, None, message, api_visibility="private", queue=False).then(
+            ui.chat, [message, chatbot], [chatbot, planned], api_visibility="private",
+            concurrency_id="chat").then(
+            show_card, planned, [card, card_text], api_visibility="private", queue=False).then(
+            lambda: "", None, message, api_visibility="private", queue=False)
+    confirm.click(lambda: (gr.update(visible=False), gr.update(visible=True)), None, [card, stop],
+                  api_visibility="private", queue=False).then(
+        ui.confirm, [planned, chatbot], [chatbot, planned], api_visibility="private",
+        concurrency_limit=1, concurrency_id="tools").then(
+        lambda: gr.update(visible=False), None, stop, api_visibility="private", queue=False)
+    dismiss.click(lambda: (gr.update(visible=False), None), None, [card, planned], api_visibility="private",
+                  queue=False)
+    stop.click(ui.stop, None, None, api_visibility="private", queue=False)
+
+
+def _benchmarks_tab(ui: WebUI) -> list[Any]:
+    """One form per tool (from its JSON schema), the history table and the plots."""
+    runs: list[Any] = []
+    for schema in ui.assistant.tools.schemas():
+        fields = form_fields(schema.get("parameters") or {})
+        if not fields:
+            continue
+        name = schema["name"]
+        with gr.Accordion(name, open=name == "run_benchmark", elem_id=f"bench-{name}"):
+            gr.Markdown(schema.get("description", ""))
+            inputs = [_component(name, f) for f in fields]
+            run = gr.Button("Run", variant="primary", elem_id=f"bench-{name}-run")
+            progress = gr.Markdown(elem_id=f"bench-{name}-status")
+            result = gr.JSON(label="result", elem_id=f"bench-{name}-result")
+
+        def runner(*values: Any, _name: str = name, _fields: list[Field] = fields
+                   ) -> Iterator[tuple[str, dict[str, Any] | None]]:
+            yield from ui.run_form(_name, _fields, *values)
+
+        runs.append(run.click(runner, inputs, [progress, result], api_visibility="private",
+                              concurrency_limit=1, concurrency_id="tools"))
+    gr.Markdown("### History")
+    refresh = gr.Button("Refresh history", size="sm")
+    table = gr.Dataframe(label="Benchmark runs (newest first)", interactive=False, elem_id="history-table")
+    plot = gr.Plot(show_label=False, format="png", elem_id="history-plot")
+    history_outputs = [table, plot]
+    refresh.click(ui.history, None, history_outputs, api_visibility="private")
+    for event in runs:
+        event.then(ui.history, None, history_outputs, api_visibility="private")
+    return history_outputs
+
+
+def _component(tool: str, field: Field) -> Any:
+    elem_id = f"bench-{tool}-{field.name}"
+    label = field.label + ("" if field.required else " (optional)")
+    if field.kind == "dropdown":
+        return gr.Dropdown(list(field.choices), value=field.default, label=label, info=field.info,
+                           allow_custom_value=field.custom, elem_id=elem_id)
+    if field.kind in {"integer", "number"}:
+        return gr.Number(value=field.default, label=label, info=field.info, minimum=field.minimum,
+                         maximum=field.maximum, precision=0 if field.kind == "integer" else None,
+                         elem_id=elem_id)
+    if field.kind == "checkbox":
+        return gr.Checkbox(value=bool(field.default), label=label, info=field.info, elem_id=elem_id)
+    return gr.Textbox(value=field.default, label=label, info=field.info, elem_id=elem_id, max_lines=1)
+
+
+def mount_ui(app: FastAPI, runtime: Runtime) -> FastAPI:
+    """Mount the web UI at / (after the API routes, which keep precedence)."""
+    return gr.mount_gradio_app(app, build_ui(runtime), path="/", theme=THEME, css=CSS, footer_links=[],
+                               ssr_mode=False, show_error=True, enable_monitoring=False)

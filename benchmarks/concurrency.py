@@ -1,0 +1,233 @@
+"""Server concurrency: aggregate tokens/s and latency with 1, 4 and 8 concurrent clients.
+
+    python benchmarks/concurrency.py [--levels 1 4 8] [--requests 16] [--slots 4] [--no-stream]
+
+Starts the real server (FastAPI + uvicorn, no web UI) on a free loopback port with the default LLM,
+then, per level, N clients send a fixed number of FAQ questions (which need generation) to
+POST /v1/chat/completions (streamed by default). Generated tokens are counted inside the server
+(the LLM's own output token count), so tokens/s is the model's aggregate decode output over the
+level's wall time. Each client has its own API key (a separate user for the fair queue).
+Alongside, a probe client asks catalog questions (no LLM) every 0.25 s to show
+that they are not blocked by generations. Writes benchmarks/results/concurrency.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.config import Settings  # noqa: E402
+from assistant.core import Assistant  # noqa: E402
+from assistant.llm import load_llm  # noqa: E402
+from assistant.portal import PortalSettings  # noqa: E402
+from assistant.server import create_app  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "concurrency.json"
+QUESTIONS = [
+    "How is latency measured?",
+    "How often are the performance benchmarks updated?",
+    "How can I run the benchmark results on my own?",
+    "Where can I find the models used for benchmarking?",
+    "Why are INT8 models used for benchmarking on CPUs?",
+    "What is the precision of the benchmarked models?",
+    "How is throughput measured?",
+    "Will there be any new models added to the list used for benchmarking?",
+]
+CATALOG_PROBES = ["What is the input size of resnet-50?", "Which task is yolov8n benchmarked for?",
+                  "What is the input size of bert-base-cased?"]
+
+
+PROBE_KEY = "bench-probe"
+
+
+def client_key(i: int) -> str:
+    """The API key of simulated client i (each client is a separate user for the fair queue)."""
+    return f"bench-client-{i}"
+
+
+class CountingLLM:
+    """Wraps the real LLM and counts the tokens it generates (thread-safe)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.tokens = 0
+        self.generations = 0
+        self._lock = threading.Lock()
+
+    def generate(self, messages: list[dict[str, str]], **options: Any) -> Any:
+        """Generate with the wrapped LLM and count its output tokens."""
+        generation = self.inner.generate(messages, **options)
+        with self._lock:
+            self.tokens += generation.output_tokens
+            self.generations += 1
+        return generation
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (nearest rank) of values, or None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return round(ordered[rank], 1)
+
+
+async def one_request(client: httpx.AsyncClient, key: str, question: str, stream: bool) -> dict[str, Any]:
+    """Send one chat completion; return its latency, time to first content and status."""
+    payload = {"model": "ovperf-assistant", "stream": stream,
+               "messages": [{"role": "user", "content": question}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    start = time.perf_counter()
+    first = None
+    if not stream:
+        response = await client.post("/v1/chat/completions", json=payload, headers=headers)
+        ok = response.status_code == 200 and bool(response.json()["choices"][0]["message"]["content"])
+        total = (time.perf_counter() - start) * 1000
+        return {"ok": ok, "latency_ms": total, "first_content_ms": total}
+    ok = False
+    async with client.stream("POST", "/v1/chat/completions", json=payload, headers=headers) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("error"):
+                break
+            if chunk["choices"] and chunk["choices"][0]["delta"].get("content") and first is None:
+                first = (time.perf_counter() - start) * 1000
+            if "sources" in chunk:
+                ok = response.status_code == 200 and first is not None
+    total = (time.perf_counter() - start) * 1000
+    return {"ok": ok, "latency_ms": total, "first_content_ms": first if first is not None else total}
+
+
+async def run_level(base: str, clients: int, requests: int, stream: bool, llm: CountingLLM) -> dict[str, Any]:
+    """`clients` concurrent clients share `requests` questions; a probe asks catalog questions meanwhile."""
+    todo: asyncio.Queue[str] = asyncio.Queue()
+    for i in range(requests):
+        todo.put_nowait(QUESTIONS[i % len(QUESTIONS)])
+    results: list[dict[str, Any]] = []
+    probes: list[float] = []
+    done = asyncio.Event()
+    limits = httpx.Limits(max_connections=clients + 2)
+    async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
+
+        async def worker(key: str) -> None:
+            while not todo.empty():
+                results.append(await one_request(client, key, todo.get_nowait(), stream))
+
+        async def probe() -> None:
+            i = 0
+            while not done.is_set():
+                start = time.perf_counter()
+                response = await client.post("/api/ask", json={"question": CATALOG_PROBES[i % 3]},
+                                             headers={"Authorization": f"Bearer {PROBE_KEY}"})
+                if response.status_code == 200:
+                    probes.append((time.perf_counter() - start) * 1000)
+                i += 1
+                await asyncio.sleep(0.25)
+
+        tokens_before = llm.tokens
+        load_before = os.getloadavg()[0]
+        start = time.perf_counter()
+        probe_task = asyncio.create_task(probe())
+        await asyncio.gather(*(worker(client_key(i)) for i in range(clients)))
+        wall = time.perf_counter() - start
+        done.set()
+        await probe_task
+    tokens = llm.tokens - tokens_before
+    latencies = [r["latency_ms"] for r in results]
+    firsts = [r["first_content_ms"] for r in results]
+    return {
+        "clients": clients, "requests": len(results), "errors": sum(not r["ok"] for r in results),
+        "wall_s": round(wall, 2), "generated_tokens": tokens,
+        "tokens_per_s": round(tokens / wall, 1), "requests_per_s": round(len(results) / wall, 2),
+        "latency_p50_ms": percentile(latencies, 50), "latency_p95_ms": percentile(latencies, 95),
+        "first_content_p50_ms": percentile(firsts, 50), "first_content_p95_ms": percentile(firsts, 95),
+        "catalog_probe_requests": len(probes), "catalog_probe_p95_ms": percentile(probes, 95),
+        "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # other work on the machine
+    }
+
+
+def start_server(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """Serve `app` on a free loopback port in a thread."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the levels, write the JSON results and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--requests", type=int, default=16, help="requests per level")
+    parser.add_argument("--slots", type=int, default=PortalSettings().max_active_requests,
+                        help="answers computed at once (the rest wait in the fair queue)")
+    parser.add_argument("--no-stream", action="store_true", help="non-streamed completions")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env(os.environ)
+    t0 = time.perf_counter()
+    llm = CountingLLM(load_llm(settings))
+    assistant = Assistant.create(settings, llm=llm)
+    load_s = time.perf_counter() - t0
+    keys = (PROBE_KEY, *(client_key(i) for i in range(max(args.levels))))
+    portal = PortalSettings(api_keys=keys, rate_limit_per_minute=0, max_active_requests=args.slots,
+                            max_queued_requests=max(64, max(args.levels)))
+    base, server, thread = start_server(create_app(settings, assistant=assistant, portal=portal, ui=False))
+    try:
+        asyncio.run(run_level(base, 1, 2, not args.no_stream, llm))  # warm-up, not reported
+        levels = [asyncio.run(run_level(base, n, args.requests, not args.no_stream, llm))
+                  for n in args.levels]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+    report = {
+        "benchmark": "concurrency", "endpoint": "/v1/chat/completions",
+        "stream": not args.no_stream, "requests_per_level": args.requests, "slots": args.slots,
+        "model": llm.name, "max_new_tokens": settings.max_new_tokens, "device": settings.device,
+        "startup_s": round(load_s, 1), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "python": platform.python_version(), "levels": levels,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"model {llm.name}, max_new_tokens {settings.max_new_tokens}, {os.cpu_count()} CPUs, "
+          f"{args.requests} requests per level, {args.slots} slots, stream={not args.no_stream}")
+    header = ("clients", "tokens/s", "req/s", "p50 ms", "p95 ms", "first p95", "catalog p95", "errors",
+              "loadavg")
+    print(" ".join(f"{h:>11}" for h in header))
+    for r in levels:
+        row = (r["clients"], r["tokens_per_s"], r["requests_per_s"], r["latency_p50_ms"], r["latency_p95_ms"],
+               r["first_content_p95_ms"], r["catalog_probe_p95_ms"], r["errors"], r["loadavg_1m"][1])
+        print(" ".join(f"{v!s:>11}" for v in row))
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
