@@ -279,7 +279,7 @@ def catalog_from_documents(documents: Sequence[Document]) -> Catalog:
                    for name in ("model", "network", "task", "input")}
             stem = f"{table.source}#table-{index}"
             for row in table.rows:
-                def cell(key: str, row=row) -> str:
+                def cell(key: str, row=row, col=col) -> str:
                     i = col[key]
                     return row[i].text if i is not None and i < len(row) else ""
                 model = cell("model")

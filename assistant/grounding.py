@@ -22,9 +22,15 @@ _EXAMPLE = (
     {"role": "assistant", "content": "The cache is stored in the user's home folder [1]."},
 )
 
-_STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "for", "with", "by", "from", "at", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "how", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would", "will", "may", "might", "must", "i", "you", "we", "they", "he", "she", "my", "your", "our", "their", "me", "us", "them", "not", "no", "yes", "so", "than", "too", "very", "also", "about", "into", "over", "under", "more", "most", "some", "any", "all", "each", "other", "such", "only", "own", "same", "just"]
-)
+_STOPWORDS = frozenset({
+    "a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "for", "with", "by", "from",
+    "at", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these",
+    "those", "there", "here", "what", "which", "who", "whom", "how", "why", "when", "where", "do", "does",
+    "did", "can", "could", "should", "would", "will", "may", "might", "must", "i", "you", "we", "they", "he",
+    "she", "my", "your", "our", "their", "me", "us", "them", "not", "no", "yes", "so", "than", "too", "very",
+    "also", "about", "into", "over", "under", "more", "most", "some", "any", "all", "each", "other", "such",
+    "only", "own", "same", "just",
+})
 
 
 def build_messages(question: str, source: Source) -> list[dict[str, str]]:

@@ -19,7 +19,8 @@ _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the curre
                r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
                r"|\blocally\b|\bhere\b|\bon this\b")
 _RUN_VERB = r"\b(?:run|benchmark|measure|profile|time|test|compare|execute|try|launch|start)\b"
-_HOW_TO = re.compile(r"^\s*(?:how(?!\s+(?:fast|quick|quickly|long|many|much time)\b)|why|where|when|what should|what tool|which tool|can i|should i|do i)\b", re.I)
+_HOW_TO = re.compile(r"^\s*(?:how(?!\s+(?:fast|quick|quickly|long|many|much time)\b)|why|where|when"
+                     r"|what should|what tool|which tool|can i|should i|do i)\b", re.I)
 _PLEASE_RUN = re.compile(r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:run|benchmark|measure"
                          r"|test|profile|compare)\b|\brun it\b|\bfor me\b", re.I)
 _IMPERATIVE = re.compile(rf"^\s*(?:please\s+)?{_RUN_VERB}", re.I)
@@ -69,10 +70,10 @@ def route(question: str, catalog: Catalog) -> Route:
     if is_aggregate_question(question) and not _HOW_TO.search(question):
         filters = aggregate_filters(question, catalog)
         named = [m for m in matches if m.score == 1.0]
-        if filters or not named:
-            if filters or re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b",
-                                    question, re.I):
-                return Route(kind="aggregate", filters=filters)
+        about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b",
+                                  question, re.I)
+        if filters or (not named and about_catalog):
+            return Route(kind="aggregate", filters=filters)
     if matches:
         attribute = asked_attribute(question)
         entries = _resolved(question, catalog, matches)

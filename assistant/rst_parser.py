@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import docutils.core
 from docutils import nodes
@@ -29,7 +30,7 @@ class DropdownDirective(Directive):
     has_content = True
     optional_arguments = 1
     final_argument_whitespace = True
-    option_spec = {"open": directives.flag, "animate": directives.unchanged,
+    option_spec: ClassVar[dict] = {"open": directives.flag, "animate": directives.unchanged,
                    "color": directives.unchanged, "icon": directives.unchanged,
                    "name": directives.unchanged, "class-container": directives.unchanged}
 

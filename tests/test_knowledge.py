@@ -82,7 +82,7 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path):
 
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path):
-    with pytest.raises(KnowledgeError, match="no .rst or .md"):
+    with pytest.raises(KnowledgeError, match=r"no \.rst or \.md"):
         load_knowledge([tmp_path])
 
 
