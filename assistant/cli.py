@@ -92,9 +92,11 @@ def ask(
     clean_question(question, max_chars=settings.max_question_chars)  # fail before loading anything
     assistant = _build_assistant(settings)
     if as_json:
-        answer = assistant.ask(question)
-        out.print_json(json.dumps(answer.to_dict(), ensure_ascii=False)) if sys.stdout.isatty() else print(
-            json.dumps(answer.to_dict(), ensure_ascii=False))
+        payload = json.dumps(assistant.ask(question).to_dict(), ensure_ascii=False)
+        if sys.stdout.isatty():
+            out.print_json(payload)
+        else:
+            print(payload)
         return
     _print_stream(assistant, question, history=[])
 
@@ -287,8 +289,7 @@ def index(knowledge: KnowledgeOpt = None) -> None:
     chunks = load_knowledge(settings.knowledge_dirs)
     report = Retriever.build(chunks, index_dir=settings.index_dir,
                              embedder=Embedder(settings.embedder_cache_dir))
-    print(json.dumps(report if isinstance(report, dict) else getattr(report, "__dict__", str(report)),
-                     default=str, indent=2))
+    print(json.dumps(report.to_dict(), default=str, indent=2))
 
 
 @models_app.command("list")
