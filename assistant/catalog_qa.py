@@ -14,7 +14,8 @@ from assistant.catalog import Catalog, CatalogEntry, normalize_size, tokens
 ATTRIBUTES: dict[str, re.Pattern[str]] = {
     "input_size": re.compile(
         r"input[- ]?size|context(?: length| window| size)?|sequence length|seq(?:uence)? len|resolution"
-        r"|image size|input shape|max(?:imum)? (?:length|tokens)|how (?:long|big|large)|\bsize\b|dimension",
+        r"|image size|input shape|max(?:imum)? (?:length|tokens)|how (?:long|big|large)|\bsize\b|dimension"
+        r"|tokens? of input|input tokens|how many tokens",
         re.I),
     "task": re.compile(r"\btasks?\b|used for|benchmarked for|purpose|what (?:does|do) .+ do\b|kind of model"
                        r"|type of model|what type|category", re.I),

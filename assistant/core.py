@@ -227,7 +227,7 @@ class Assistant:
             answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
             yield TokenEvent(REFUSAL)
             return
-        cited = _worth_citing(sources, best)
+        cited = _prose_first(_worth_citing(sources, best), self.chunks)
         answer.sources = cited
         yield SourcesEvent(cited)
         # The verbatim evidence streams first (fast, always correct); the model's sentence follows
@@ -319,6 +319,15 @@ def _worth_citing(sources: list[Source], best: float) -> list[Source]:
     """Sources close enough to the best one to be cited (always at least the top one)."""
     floor = max(CITE_THRESHOLD, best - CITE_MARGIN)
     return [s for s in sources if s.score >= floor] or sources[:1]
+
+
+def _prose_first(sources: list[Source], chunks: dict[str, Chunk], margin: float = 0.1) -> list[Source]:
+    """Put an FAQ/section passage first when it is nearly as close as a table row: it answers, a row only names."""
+    if not sources or chunks.get(sources[0].id) is None or chunks[sources[0].id].kind not in {"row", "table"}:
+        return sources
+    prose = next((s for s in sources if chunks.get(s.id) and chunks[s.id].kind in {"faq", "section"}
+                  and s.score >= sources[0].score - margin), None)
+    return sources if prose is None else [prose, *(s for s in sources if s is not prose)]
 
 
 def _method_query(decision: Route) -> str:

@@ -29,7 +29,7 @@ _STOPWORDS = frozenset({
     "did", "can", "could", "should", "would", "will", "may", "might", "must", "i", "you", "we", "they", "he",
     "she", "my", "your", "our", "their", "me", "us", "them", "not", "no", "yes", "so", "than", "too", "very",
     "also", "about", "into", "over", "under", "more", "most", "some", "any", "all", "each", "other", "such",
-    "only", "own", "same", "just",
+    "only", "own", "same", "just", "much", "many", "get", "got",
 })
 
 

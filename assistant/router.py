@@ -77,7 +77,8 @@ def route(question: str, catalog: Catalog) -> Route:
     if matches:
         attribute = asked_attribute(question)
         entries = _resolved(question, catalog, matches)
-        if attribute is not None or _asks_about(question):
+        named_exactly = matches[0].score == 1.0 and not _HOW_TO.search(question)
+        if attribute is not None or named_exactly or _asks_about(question):
             return Route(kind="catalog", entries=entries, attribute=attribute)
     return Route(kind="faq")
 

@@ -98,3 +98,17 @@ def test_faq_answer_quotes_and_cites_its_source(assistant):
     assert "[1]" in answer.answer and "bit width" in answer.answer
     assert "VNNI" in answer.sources[0].text
     assert answer.timings_ms["first_token"] <= answer.timings_ms["total"]
+
+
+@pytest.mark.model
+def test_quality_on_paraphrased_questions(assistant):
+    """A second question set, written apart from the dev set: the method must generalise."""
+    from assistant.evaluation import evaluate, load_questions
+
+    questions = load_questions(PROJECT_ROOT / "tests" / "data" / "paraphrases.jsonl")
+    metrics = evaluate(lambda q: assistant.ask(q, tools="plan").to_dict(), questions).metrics()
+    assert metrics["source_recall_at_3"] >= 0.9
+    assert metrics["fact_accuracy"] >= 0.9
+    assert metrics["catalog_fact_accuracy"] == 1.0
+    assert metrics["refusal_accuracy"] >= 0.9
+    assert metrics["tool_routing_accuracy"] >= 0.95 and metrics["tool_calls_on_non_tool_questions"] == 0
