@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from rapidfuzz import fuzz
 
-from assistant.knowledge import Document, Table, load_documents
+from assistant.knowledge import Document, Table, load_documents, row_chunk_ids
 
 # Generic words that never identify a model on their own.
 _GENERIC = {"instruct", "chat", "it", "hf", "model", "models", "base", "v", "the", "a", "of", "and", "onnx",
@@ -277,20 +277,17 @@ def catalog_from_documents(documents: Sequence[Document]) -> Catalog:
             header = [h.lower() for h in table.header]
             col = {name: next((i for i, h in enumerate(header) if name in h), None)
                    for name in ("model", "network", "task", "input")}
-            stem = f"{table.source}#table-{index}"
-            for row in table.rows:
+            for row, row_id in zip(table.rows, row_chunk_ids(table, index), strict=True):
                 def cell(key: str, row=row, col=col) -> str:
                     i = col[key]
                     return row[i].text if i is not None and i < len(row) else ""
                 model = cell("model")
                 if not model:
                     continue
-                from assistant.knowledge import slugify
-
                 entries.append(CatalogEntry(
                     model=model, network=cell("network"), task=cell("task"), input_size=cell("input"),
                     url=row[col["model"]].url if col["model"] is not None else None,
-                    source=table.source, chunk_id=f"{stem}-{slugify(model)}",
+                    source=table.source, chunk_id=row_id,
                 ))
     return Catalog(entries)
 

@@ -160,6 +160,8 @@ def _ask_many(settings: Settings, path: str) -> None:
                     item = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise InvalidQuestion(f"line {number} is not valid JSON: {exc.msg}") from exc
+                except RecursionError as exc:  # json's decoder gives up on very deep nesting
+                    raise InvalidQuestion(f"line {number} is not valid JSON: nested too deeply") from exc
                 line_id = item.get("id") if isinstance(item, dict) else None
                 question = item.get("question") if isinstance(item, dict) else None
             if assistant is None:
@@ -387,7 +389,9 @@ def main() -> None:
     except Exception as error:  # click usage errors and the unexpected
         import click
 
-        if isinstance(error, click.ClickException):
+        # typer >= 0.20 vendors click: its usage errors are not click.ClickException, but behave alike
+        if isinstance(error, click.ClickException) or (callable(getattr(error, "show", None))
+                                                       and isinstance(getattr(error, "exit_code", None), int)):
             error.show()
             sys.exit(error.exit_code)
         err.print(f"[red]internal error:[/] {error.__class__.__name__}: {error}")

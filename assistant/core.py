@@ -6,6 +6,7 @@ import queue
 import re
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -49,14 +50,25 @@ GROUNDING_THRESHOLD = 0.5
 REFUSAL = ("I can only answer questions about OpenVINO performance benchmarks (the Performance "
            "Information F.A.Q. and its workload catalog) and run benchmarks on this machine. "
            "I found nothing about that in my sources, so I will not guess.")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# invisible format characters: soft hyphen, zero-width spaces/joiners, bidi overrides and isolates, BOM
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 def clean_question(text: Any, *, max_chars: int) -> str:
-    """Validate a question: text, not empty, not too long; control characters removed."""
+    """Validate a question: text, not empty, not too long, no look-alike letters in a word.
+
+    The text is NFKC-normalised (fullwidth letters become ASCII); control and invisible characters
+    (zero-width, bidi overrides) are removed.
+    """
     if not isinstance(text, str):
         raise InvalidQuestion("the question must be text")
-    cleaned = _CONTROL.sub(" ", text).strip()
+    if _SURROGATE.search(text):
+        raise InvalidQuestion("the question is not valid Unicode text (it contains lone surrogates)",
+                              hint="Send the question as UTF-8 text.")
+    cleaned = _CONTROL.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))).strip()
     if not cleaned:
         raise InvalidQuestion("the question is empty", hint="Ask something, e.g. \"How is latency measured?\"")
     if len(cleaned) > max_chars:
@@ -64,7 +76,41 @@ def clean_question(text: Any, *, max_chars: int) -> str:
             f"the question is too long ({len(cleaned)} characters; the limit is {max_chars})",
             hint="Shorten it to the question itself.",
         )
+    if (word := _mixed_script_word(cleaned)) is not None:
+        odd = next(c for c in word if _lookalike(c))
+        raise InvalidQuestion(
+            f"the word {word!r} mixes Latin letters with look-alike characters "
+            f"({odd!r} is {unicodedata.name(odd, 'a non-Latin letter')})",
+            hint="Retype the name in plain Latin letters, e.g. resnet-50.",
+        )
     return cleaned
+
+
+def _lookalike(char: str) -> bool:
+    """A Cyrillic or Greek letter (many look like Latin ones); the micro sign μ is a unit, not a look-alike."""
+    return ("\u0370" <= char <= "\u03ff" and char != "\u03bc") or "\u0400" <= char <= "\u052f" \
+        or "\u1f00" <= char <= "\u1fff"
+
+
+def _mixed_script_word(text: str) -> str | None:
+    """The first run of letters that mixes ASCII Latin letters with Cyrillic or Greek ones (a homoglyph)."""
+    for match in _LETTERS.finditer(text):
+        word = match.group()
+        if any(c.isascii() for c in word) and any(_lookalike(c) for c in word):
+            return word
+    return None
+
+
+def clean_history(history: Sequence[Any]) -> list[dict[str, str]]:
+    """Earlier turns as {role, content} text: malformed turns dropped, control characters and lone
+    surrogates removed (the history is context for routing and retrieval, never validated as strictly)."""
+    turns = []
+    for turn in history:
+        if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
+            continue
+        content = _CONTROL.sub(" ", _SURROGATE.sub("", _INVISIBLE.sub("", turn["content"])))
+        turns.append({"role": str(turn.get("role", "")), "content": content})
+    return turns
 
 
 class Assistant:
@@ -132,6 +178,7 @@ class Assistant:
         """Answer one question as events: sources, tokens, tool events, and finally DoneEvent."""
         started = time.perf_counter()
         question = clean_question(question, max_chars=self.settings.max_question_chars)
+        history = clean_history(history)
         tools_mode = tools or self.settings.tools_mode
         answer = Answer(question=question, answer="", id=answer_id)
         decision = self._route(question, history)
@@ -151,10 +198,11 @@ class Assistant:
         """Validate and run one tool; failures come back as a ToolCall with status error."""
         from assistant.tools.base import ToolContext
 
-        call = ToolCall(name=name, arguments=dict(arguments), status="planned")
+        call = ToolCall(name=name, arguments=dict(arguments) if isinstance(arguments, dict) else {}, status="planned")
         try:
             tool = self.tools.get(name)
-            call.arguments = tool.validate(dict(arguments), self.settings)
+            call.arguments = tool.validate(dict(arguments) if isinstance(arguments, dict) else arguments,
+                                           self.settings)
             context = ToolContext(settings=self.settings, progress=progress or (lambda f, m: None),
                                   cancel=cancel or threading.Event())
             call.result = tool.function(call.arguments, context)

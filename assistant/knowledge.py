@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,6 +121,37 @@ def load_knowledge(dirs: Sequence[Path]) -> list[Chunk]:
     return [chunk for doc in load_documents(dirs) for chunk in doc.chunks]
 
 
+def row_chunk_ids(table: Table, index: int) -> list[str]:
+    """The chunk id of each row of the document's table number `index`; a repeated name gets -2, -3, ..."""
+    stem = f"{table.source}#table-{index}"
+    ids: list[str] = []
+    seen: set[str] = set()
+    for row in table.rows:
+        base = f"{stem}-{slugify(row[0].text if row else '')}"
+        chunk_id, n = base, 2
+        while chunk_id in seen:
+            chunk_id, n = f"{base}-{n}", n + 1
+        seen.add(chunk_id)
+        ids.append(chunk_id)
+    return ids
+
+
+def document_chunks(sections: Sequence[Chunk], tables: Sequence[Table], *, doc_title: str) -> tuple[Chunk, ...]:
+    """Section/FAQ chunks, then each table's chunks; ids unique (a section id that a table or row
+    already uses, e.g. a section titled "Table 0", gets -2, -3, ...; table and row ids never change)."""
+    table_part = [chunk for index, table in enumerate(tables)
+                  for chunk in table_chunks(table, doc_title=doc_title, index=index)]
+    taken = {chunk.id for chunk in table_part}
+    renamed = []
+    for chunk in sections:
+        chunk_id, n = chunk.id, 2
+        while chunk_id in taken:
+            chunk_id, n = f"{chunk.id}-{n}", n + 1
+        taken.add(chunk_id)
+        renamed.append(chunk if chunk_id == chunk.id else dataclasses.replace(chunk, id=chunk_id))
+    return (*renamed, *table_part)
+
+
 def table_chunks(table: Table, *, doc_title: str, index: int) -> list[Chunk]:
     """The table as one chunk, plus one chunk per row."""
     stem = f"{table.source}#table-{index}"
@@ -134,7 +166,7 @@ def table_chunks(table: Table, *, doc_title: str, index: int) -> list[Chunk]:
         meta={"rows": len(table.rows)},
     )
     chunks = [whole]
-    for row in table.rows:
+    for row, row_id in zip(table.rows, row_chunk_ids(table, index), strict=True):
         pairs = [f"{name}: {cell.text}" for name, cell in zip(table.header, row, strict=False)]
         url = next((cell.url for cell in row if cell.url), None)
         if url:
@@ -142,7 +174,7 @@ def table_chunks(table: Table, *, doc_title: str, index: int) -> list[Chunk]:
         name = row[0].text if row else ""
         chunks.append(
             Chunk(
-                id=f"{stem}-{slugify(name)}",
+                id=row_id,
                 title=name,
                 text=". ".join(pairs) + ".",
                 source=table.source,

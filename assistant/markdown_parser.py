@@ -7,7 +7,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from assistant.knowledge import Cell, Chunk, Document, Table, slugify, table_chunks
+from assistant.knowledge import Cell, Chunk, Document, Table, document_chunks, slugify
 
 
 def parse_markdown(text: str, *, path: Path, source: str) -> Document:
@@ -51,9 +51,8 @@ def parse_markdown(text: str, *, path: Path, source: str) -> Document:
         text = "\n".join(p for p in paragraphs if p)
         if text:
             chunks.append(Chunk(id=chunk_id, title=section_title, text=text, source=source, kind="section"))
-    for index, table in enumerate(tables):
-        chunks.extend(table_chunks(table, doc_title=doc_title, index=index))
-    return Document(path=path, title=doc_title, chunks=tuple(chunks), tables=tuple(tables))
+    return Document(path=path, title=doc_title, chunks=document_chunks(chunks, tables, doc_title=doc_title),
+                    tables=tuple(tables))
 
 
 def _inline_text(token: Token) -> str:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import DeviceNotAvailable, ModelNotFound, RetrievalIndexError
+from assistant.errors import DeviceNotAvailable, ModelError, ModelNotFound, RetrievalIndexError
 from assistant.knowledge import Chunk
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,36 @@ def _publish_dir(tmp: Path, final: Path) -> None:
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_interrupted_publish(final: Path) -> None:
+    """Undo a crash between the two renames of `_publish_dir`: move the previous version back to `final`.
+
+    Only a complete (checksums verified) `.<name>.old-*` folder is restored, the newest first: it was the
+    published version. An unpublished `.<name>.tmp-*` folder may be another process's write in progress and
+    is left alone.
+    """
+    if final.exists() or not final.parent.is_dir():
+        return
+    previous = sorted(final.parent.glob(f".{final.name}.old-*"), key=_mtime, reverse=True)
+    for candidate in previous:
+        try:  # a leftover whose removal was interrupted is incomplete: skip it
+            _verify_checksums(candidate, _read_manifest(candidate))
+        except (RetrievalIndexError, _Stale):
+            continue
+        try:
+            os.rename(candidate, final)
+        except OSError:
+            continue
+        log.warning("restored %s from %s (a previous write was interrupted)", final, candidate.name)
+        return
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _remove_stale_temp_dirs(parent: Path, name: str, max_age_s: float = 3600.0) -> None:
@@ -326,9 +356,16 @@ class Embedder:
             log.warning(
                 "cannot cache the OpenVINO embedder in %s (%s); using a temporary export", target, exc
             )
-            with tempfile.TemporaryDirectory(prefix="ovperf-embedder-") as tmp:
-                _export_openvino(self.model_dir, Path(tmp))
-                return _OpenVINOEncoder(Path(tmp), device)
+            try:
+                with tempfile.TemporaryDirectory(prefix="ovperf-embedder-") as tmp:
+                    _export_openvino(self.model_dir, Path(tmp))
+                    return _OpenVINOEncoder(Path(tmp), device)
+            except OSError as temp_exc:  # the temp folder is full too: say so, not a traceback
+                raise ModelError(
+                    f"cannot export the embedding model to OpenVINO IR: {temp_exc}",
+                    hint=f"Free disk space in {self.cache_dir} and {tempfile.gettempdir()}, "
+                         "or point OVPERF_CACHE_DIR to a disk with room.",
+                ) from temp_exc
         return _OpenVINOEncoder(target, device)
 
     def _export_to_cache(self, target: Path) -> None:
@@ -528,6 +565,7 @@ class Retriever:
         index_dir = Path(index_dir)
         key = index_key(chunks, embedder.model_id)
         start = time.perf_counter()
+        _recover_interrupted_publish(index_dir)
         try:
             dense, bm25 = _load_indexes(index_dir, key, chunks, embedder)
         except _Stale as exc:

@@ -41,11 +41,11 @@ _PRECISIONS = {"int8": re.compile(r"\bint-?8\b|8-?bit|quantiz", re.I),
                "fp16": re.compile(r"\bfp-?16\b|half[- ]precision|16-?bit float", re.I),
                "fp32": re.compile(r"\bfp-?32\b|full[- ]precision|32-?bit float", re.I)}
 _DEVICE = re.compile(r"\b(cpu|gpu|npu|auto)\b", re.I)
-_SECONDS = re.compile(r"\b(\d{1,4})\s*(?:s|sec|secs|seconds?)\b", re.I)
+_SECONDS = re.compile(r"\b(\d+)\s*(?:s|sec|secs|seconds?)\b", re.I)
 _PATH = re.compile(r"(?P<path>(?:[~./\w-]*/)?[\w.-]+\.(?:xml|onnx))\b", re.I)
-_TOKENS = re.compile(r"\b(\d{1,5})\s*(?:prompt|input)\s*tokens?\b|\bprompt (?:of|with) (\d{1,5})\s*tokens?\b",
+_TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompt (?:of|with) (\d+)\s*tokens?\b",
                      re.I)
-_NEW_TOKENS = re.compile(r"\b(\d{1,5})\s*(?:new|output|generated)\s*tokens?\b", re.I)
+_NEW_TOKENS = re.compile(r"\b(\d+)\s*(?:new|output|generated)\s*tokens?\b", re.I)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,17 +143,22 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
     if device := _DEVICE.search(question):
         arguments["device"] = device.group(1).upper()
     if seconds := _SECONDS.search(question):
-        arguments["seconds"] = int(seconds.group(1))
+        arguments["seconds"] = _count(seconds.group(1))
     return Route(kind="tool", tool="run_benchmark", arguments=arguments)
 
 
 def _llm_bench_args(question: str) -> dict[str, Any]:
     arguments: dict[str, Any] = {}
     if match := _TOKENS.search(question):
-        arguments["prompt_tokens"] = int(match.group(1) or match.group(2))
+        arguments["prompt_tokens"] = _count(match.group(1) or match.group(2))
     if match := _NEW_TOKENS.search(question):
-        arguments["max_new_tokens"] = int(match.group(1))
+        arguments["max_new_tokens"] = _count(match.group(1))
     return arguments
+
+
+def _count(digits: str) -> int:
+    """A number from the text; absurdly long ones are capped (the tool's schema then rejects them clearly)."""
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 __all__ = ["Route", "aggregate_filters", "route"]

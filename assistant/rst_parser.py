@@ -15,7 +15,7 @@ import docutils.core
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives, roles
 
-from assistant.knowledge import Cell, Chunk, Document, Table, slugify, table_chunks
+from assistant.knowledge import Cell, Chunk, Document, Table, document_chunks, slugify
 
 _TARGET = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
 
@@ -130,10 +130,8 @@ def parse_rst(text: str, *, path: Path, source: str) -> Document:
     doc_title = _document_title(tree) or path.stem
     walker = _Walker(source=source, doc_title=doc_title)
     walker.visit(tree, section_title=doc_title)
-    chunks = walker.chunks
-    for index, table in enumerate(walker.tables):
-        chunks.extend(table_chunks(table, doc_title=doc_title, index=index))
-    return Document(path=path, title=doc_title, chunks=tuple(chunks), tables=tuple(walker.tables))
+    chunks = document_chunks(walker.chunks, walker.tables, doc_title=doc_title)
+    return Document(path=path, title=doc_title, chunks=chunks, tables=tuple(walker.tables))
 
 
 def _document_title(tree: nodes.document) -> str | None:

@@ -88,6 +88,37 @@ class AskRequest(BaseModel):
     id: str | None = Field(default=None, max_length=200)
 
 
+class ErrorBody(BaseModel):
+    """The JSON body of every API error."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(description="error type, e.g. InvalidQuestion, ToolArgumentError, RateLimited")
+    message: str
+    hint: str | None = None
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "The body could not be parsed (not UTF-8, or nested too deeply).",
+    401: "An API key is required, or the key is not valid.",
+    403: "Running tools through the API is switched off.",
+    404: "No such tool.",
+    409: "Another benchmark is running.",
+    413: "The request body is larger than the limit.",
+    422: "The request or the question or the tool arguments are invalid.",
+    429: "Too many requests from this client (see Retry-After).",
+    500: "The tool ran and failed.",
+    503: "The server is busy, or the model or index is not available.",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error status codes (all share ErrorBody)."""
+    return {code: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+_GUARDED = (401, 413, 429)
+
+
 def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSettings | None = None,
                preload_model: bool = False, ui: bool | None = None) -> FastAPI:
     """The FastAPI app: API + OpenAI endpoint + widget, and the Gradio UI at / (unless disabled).
@@ -155,7 +186,7 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
         """Liveness and what is loaded (never needs a key)."""
         return runtime.status()
 
-    @app.post("/api/ask")
+    @app.post("/api/ask", responses=_errors(400, *_GUARDED, 422, 503))
     async def api_ask(body: AskRequest, request: Request) -> dict[str, Any]:
         """Answer one question: the answer JSON of design.md."""
         question = clean_question(body.question, max_chars=portal.max_question_chars)
@@ -165,12 +196,11 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
                                              tools=tools_mode(body.tools), answer_id=body.id)
         return answer.to_dict()
 
-    @app.get("/api/tools")
+    @app.get("/api/tools", responses=_errors(401, 429))
     async def api_tools() -> dict[str, Any]:
         """The tool declarations (JSON schemas) and whether the API may run them."""
         return {"tools": assistant.tools.schemas(), "enabled": portal.tools_enabled}
 
-    @app.post("/api/tools/{name}")
     async def api_run_tool(name: str, request: Request) -> JSONResponse:
         """Run one tool with the JSON body as its arguments (validated against its schema)."""
         tool = assistant.tools.get(name)
@@ -188,19 +218,35 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
         return JSONResponse(error_body(error_type, call.error or f"{name} failed", None, tool_call=data),
                             status_code=status)
 
-    @app.get("/api/history")
+    # One documented route per tool, with the tool's JSON schema as its request body (OpenAPI 3.1 uses
+    # JSON Schema); the generic route answers unknown names with a JSON 404.
+    for tool in assistant.tools:
+        app.add_api_route(
+            f"/api/tools/{tool.name}", _tool_endpoint(api_run_tool, tool.name), methods=["POST"],
+            summary=f"Run {tool.name}", description=tool.description, operation_id=f"run_tool_{tool.name}",
+            responses=_errors(*_GUARDED, 403, 409, 422, 500),
+            openapi_extra={"requestBody": {"required": bool(tool.parameters.get("required")),
+                                           "description": "The tool's arguments (an empty body means {}).",
+                                           "content": {"application/json": {"schema": dict(tool.parameters)}}}})
+    app.add_api_route("/api/tools/{name}", api_run_tool, methods=["POST"], include_in_schema=False)
+
+    @app.get("/api/history", responses=_errors(401, 422, 429, 503))
     async def api_history(limit: int = Query(50, ge=0, le=1000),
                           kind: Literal["run_benchmark", "benchmark_llm"] | None = None) -> dict[str, Any]:
         """Stored benchmark runs, newest first."""
         runs = await run_in_threadpool(lambda: History(settings.history_db).list(limit=limit, kind=kind))
         return {"runs": runs}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", responses=_errors(401, 429))
     async def v1_models() -> dict[str, Any]:
         """The OpenAI model list: one model, the assistant."""
         return openai_api.models_list(int(runtime.started_at))
 
-    @app.post("/v1/chat/completions", response_model=None)
+    @app.post("/v1/chat/completions", response_model=None, responses={
+        200: {"description": "A chat.completion object, or with `stream: true` server-sent "
+                             "chat.completion.chunk events.",
+              "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {}}},
+        **_errors(400, *_GUARDED, 422, 503)})
     async def v1_chat(body: openai_api.ChatRequest, request: Request) -> dict[str, Any] | StreamingResponse:
         """OpenAI-compatible chat completion (see assistant.openai_api for the extra fields)."""
         question, history = body.question_and_history()
@@ -243,6 +289,16 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
                                 status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
         return JSONResponse(error_body("NotFound", f"no such endpoint: {request.url.path}",
                                        "See /api/docs for the endpoints."), status_code=404)
+
+
+def _tool_endpoint(run: Any, name: str) -> Any:
+    """An endpoint for one tool's documented route (the tool name bound, the body read raw)."""
+
+    async def endpoint(request: Request) -> JSONResponse:
+        return await run(name, request)
+
+    endpoint.__name__ = f"run_tool_{name}"
+    return endpoint
 
 
 async def _chat_stream(queue: FairQueue, client: str, cid: str, start) -> AsyncIterator[str]:
@@ -298,6 +354,9 @@ async def _json_object(request: Request) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ToolArgumentError(f"the request body is not valid JSON ({exc})",
                                 hint="Send the tool's arguments as a JSON object.") from exc
+    except RecursionError as exc:  # json's C decoder gives up on very deep nesting
+        raise ToolArgumentError("the request body is nested too deeply",
+                                hint="Send the tool's arguments as a flat JSON object.") from exc
     if not isinstance(value, dict):
         raise ToolArgumentError("the tool arguments must be a JSON object",
                                 hint='For example {"model": "resnet-50", "seconds": 5}.')
@@ -322,10 +381,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        names = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-                 413: "PayloadTooLarge", 429: "RateLimited"}
+        names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+                 405: "MethodNotAllowed", 413: "PayloadTooLarge", 429: "RateLimited"}
+        hints = {400: "Send a JSON object (UTF-8, not nested deeply) with Content-Type: application/json."}
         return JSONResponse(error_body(names.get(error.status_code, f"HTTP{error.status_code}"),
-                                       str(error.detail), None),
+                                       str(error.detail), hints.get(error.status_code)),
                             status_code=error.status_code, headers=getattr(error, "headers", None))
 
     @app.exception_handler(Exception)
@@ -344,6 +404,12 @@ def _validation_body(errors: Any) -> dict[str, Any]:
             message = f"the request body is not valid JSON ({detail})" if detail else "invalid JSON body"
             return error_body("InvalidJSON", message,
                               "Send a JSON object with Content-Type: application/json.")
+        if tuple(item.get("loc", ())) == ("body",) and item.get("type") in {"model_attributes_type", "dict_type",
+                                                                             "missing"}:
+            what = "is empty" if item.get("type") == "missing" else "must be a JSON object"
+            return error_body("ValidationError", f"the request body {what}",
+                              "Send a JSON object with Content-Type: application/json, e.g. "
+                              '{"question": "How is latency measured?"}.')
         where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
         problems.append(f"{where}: {item.get('msg', 'invalid')}")
     return error_body("ValidationError", "; ".join(problems) or "the request is invalid",

@@ -64,6 +64,9 @@ class Tool:
             if "default" in spec
         }
         filled.update(arguments)
+        for name, spec in self.parameters.get("properties", {}).items():
+            if spec.get("type") == "integer" and isinstance(filled.get(name), float):
+                filled[name] = int(filled[name])  # JSON Schema calls 10.0 an integer; tools need an int
         if self.check is not None:
             self.check(filled, settings)
         return filled

@@ -25,7 +25,7 @@ _FILLER = (
     "models from PyTorch, TensorFlow and ONNX, compresses their weights, and runs them on CPUs, GPUs and "
     "NPUs. Latency is measured in synchronous mode; throughput uses many parallel inference requests. "
 )
-_SHELL_CHARS = re.compile(r"[;&|$`<>!*?{}()\[\]'\"\\\n\r\t]")
+_SHELL_CHARS = re.compile(r"[;&|$`<>!*?{}()\[\]'\"\\\x00-\x1f\x7f\ud800-\udfff]")
 
 PARAMETERS: dict[str, Any] = {
     "type": "object",
