@@ -24,7 +24,9 @@ from assistant.answer import Answer
 from assistant.errors import InvalidQuestion
 
 MODEL_ID = "ovperf-assistant"
-"""The one model this server offers: the assistant (retrieval + catalog + LLM + tools)."""
+"""The assistant (retrieval + catalog + LLM + tools): the last user message is a question."""
+RAW_MODEL_ID = "ovperf-llm"
+"""The bare LLM: the messages go to the model as they are (for replicas started with --llm-endpoint)."""
 
 
 class ContentPart(BaseModel):
@@ -56,6 +58,19 @@ class ChatRequest(BaseModel):
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = False
+    max_tokens: int | None = Field(default=None, ge=1, le=1024)
+    stop: str | list[str] | None = None
+
+    def raw_messages(self) -> list[dict[str, str]]:
+        """The messages as plain {role, content} dicts, for the bare LLM."""
+        return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                for m in self.messages if m.role in {"system", "developer", "user", "assistant"}]
+
+    def stop_list(self) -> list[str] | None:
+        """`stop` as a list (at most 4 strings, as OpenAI allows)."""
+        if self.stop is None:
+            return None
+        return ([self.stop] if isinstance(self.stop, str) else list(self.stop))[:4]
 
     def question_and_history(self) -> tuple[str, list[dict[str, str]]]:
         """The last user message is the question; earlier user/assistant messages are the history."""
@@ -109,5 +124,12 @@ def sse(data: dict[str, Any] | str) -> str:
 
 def models_list(created: int) -> dict[str, Any]:
     """The GET /v1/models object."""
-    return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": created,
-                                        "owned_by": "ovperf"}]}
+    return {"object": "list", "data": [{"id": model_id, "object": "model", "created": created, "owned_by": "ovperf"}
+                                       for model_id in (MODEL_ID, RAW_MODEL_ID)]}
+
+
+def raw_completion(text: str, usage: dict[str, int], *, cid: str) -> dict[str, Any]:
+    """A chat.completion object for a bare LLM generation."""
+    return {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": RAW_MODEL_ID,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {**usage, "total_tokens": sum(usage.values())}}

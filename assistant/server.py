@@ -249,9 +249,11 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
         **_errors(400, *_GUARDED, 422, 503)})
     async def v1_chat(body: openai_api.ChatRequest, request: Request) -> dict[str, Any] | StreamingResponse:
         """OpenAI-compatible chat completion (see assistant.openai_api for the extra fields)."""
+        cid, client = openai_api.completion_id(), client_id(request)
+        if body.model == openai_api.RAW_MODEL_ID:
+            return await _raw_generation(body, cid, client)
         question, history = body.question_and_history()
         question = clean_question(question, max_chars=portal.max_question_chars)
-        cid, client = openai_api.completion_id(), client_id(request)
         kwargs = {"history": history, "tools": tools_mode(None), "answer_id": cid}
         if not body.stream:
             async with queue.slot(client):
@@ -262,6 +264,26 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
         events = _chat_stream(queue, client, cid, lambda: assistant.stream(question, **kwargs))
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _raw_generation(body: openai_api.ChatRequest, cid: str, client: str) -> Any:
+        """The bare LLM behind the fair queue: the seam for app replicas that use --llm-endpoint."""
+        messages = body.raw_messages()
+        for message in messages:
+            clean_question(message["content"] or " ", max_chars=portal.max_question_chars * 4)
+        async with queue.slot(client):
+            generation = await run_in_threadpool(
+                lambda: assistant.llm().generate(messages, max_new_tokens=body.max_tokens or settings.max_new_tokens,
+                                                 stop=body.stop_list()))
+        usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
+        completion = openai_api.raw_completion(generation.text, usage, cid=cid)
+        if not body.stream:
+            return completion
+        events = [openai_api.chunk(cid, delta={"role": "assistant", "content": generation.text},
+                                   model=openai_api.RAW_MODEL_ID),
+                  openai_api.chunk(cid, delta={}, finish_reason="stop", model=openai_api.RAW_MODEL_ID,
+                                   usage=completion["usage"])]
+        body_text = "".join(openai_api.sse(e) for e in events) + openai_api.sse("[DONE]")
+        return Response(body_text, media_type="text/event-stream")
 
     @app.get("/widget.js", include_in_schema=False)
     async def widget_js() -> Response:
