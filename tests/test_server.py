@@ -363,7 +363,7 @@ def test_openai_client_catalog_answer_streamed_and_not(open_server: LiveServer) 
     import openai
 
     client = openai.OpenAI(base_url=f"{open_server.url}/v1", api_key="unused", max_retries=0)
-    assert [m.id for m in client.models.list().data] == ["ovperf-assistant"]
+    assert [m.id for m in client.models.list().data] == ["ovperf-assistant", "ovperf-llm"]
     completion = client.chat.completions.create(
         model="ovperf-assistant", messages=[{"role": "user", "content": CATALOG_QUESTION}])
     assert "224x224" in completion.choices[0].message.content
