@@ -1,0 +1,1 @@
+"""Reproducible performance suite: `python -m benchmarks` (see benchmarks/README.md)."""

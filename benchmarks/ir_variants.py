@@ -1,0 +1,258 @@
+"""Re-compress the IR that openvino-genai builds from the GGUF, for the LLM tuning experiments.
+
+    python -m benchmarks.ir_variants [--modes int8_asym,int8_sym,int4_asym_g32,f16] [--out DIR]
+
+openvino-genai turns the GGUF into an IR whose weights stay in the GGUF's own format (Q4_1 → u4 with a
+scale and zero point per 32 values, the Q8_0 embedding / tied LM head → u8 per 32). This script folds
+those decompression subgraphs into plain f32 weights (exactly the GGUF's dequantized values) and
+compresses them again with NNCF: per-channel int8 (no groups), int4 with groups, or f16. Each variant is
+an IR folder with the GGUF's tokenizer, loadable by LLMPipeline (and by `llm_compare --variant`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchmarks.common import ROOT
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MODES = ("int8_asym", "int8_sym", "int4_asym_g32", "int4_sym_g32", "int4_asym_g64", "int4_asym_g128", "int4_sym_g128",
+         "int4_asym_gpc", "int4_sym_gpc", "f16", "f32",  # gpc: one group per output channel
+         "lmhead_i8pc", "lmhead_u4g32",  # GGUF weights kept; only the (tied) LM head re-compressed
+         "q41exact",  # the GGUF's Q4_1 minimum kept exactly (f16 zero point instead of a rounded u4 one)
+         "q41u8")  # Q4_1 as u8 (16q + c) with an integer u8 zero point: error <= d/32 instead of d/2
+
+
+def gguf_ir_dir(cache_dir: Path | None = None) -> Path:
+    """The IR folder llm.py caches for the default GGUF (building it if needed)."""
+    from assistant.config import Settings
+    from assistant.llm import OpenVINOLLM
+    from benchmarks.llm_compare import default_model
+
+    cache = cache_dir or Settings().ov_cache_dir
+    OpenVINOLLM(default_model(), cache_dir=cache)  # makes sure the GGUF IR is cached
+    found = sorted((cache / "gguf-ir").glob("*/openvino_model.xml"), key=lambda p: p.stat().st_mtime)
+    return found[-1].parent
+
+
+def fold_to_f32(xml: Path):
+    """The model with every weight-decompression subgraph folded into f32 constants."""
+    import openvino as ov
+    from openvino.passes import ConstantFolding, Manager
+
+    model = ov.Core().read_model(str(xml))
+    manager = Manager()
+    manager.register_pass(ConstantFolding())
+    manager.run_passes(model)
+    return model
+
+
+def lm_head(model):
+    """The MatMul that produces the logits (vocabulary-sized output)."""
+    best = None
+    for op in model.get_ops():
+        if op.get_type_name() == "MatMul":
+            dim = op.get_output_partial_shape(0)[-1]
+            if dim.is_static and (best is None or dim.get_length() > best[0]):
+                best = (dim.get_length(), op)
+    assert best is not None
+    return best[1]
+
+
+def _fold(output) -> np.ndarray:
+    """Evaluate a constant-only subgraph to a numpy array."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13
+    from openvino.passes import ConstantFolding, Manager
+
+    model = ov.Model([opset13.result(output)], []).clone()  # the clone: folding must not touch the source
+    manager = Manager()
+    manager.register_pass(ConstantFolding())
+    manager.run_passes(model)
+    node = model.get_results()[0].input_value(0).get_node()
+    return np.array(node.get_data(), dtype=np.float32)
+
+
+def requantize_lm_head(model, mode: str):
+    """Only the LM head gets new weights: int8 per output channel (symmetric) or u4 groups of 32; the
+    embedding lookup keeps the GGUF's Q8_0 values (the weights are tied in the GGUF)."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13
+
+    head = lm_head(model)
+    weight = _fold(head.input_value(1))  # [vocab, hidden], f32, the dequantized GGUF values
+    if mode == "lmhead_i8pc":
+        scale = np.maximum(np.abs(weight).max(axis=1, keepdims=True), 1e-12) / 127.0
+        q = np.clip(np.round(weight / scale), -127, 127).astype(np.int8)
+        decompressed = opset13.multiply(opset13.convert(opset13.constant(q), ov.Type.f32),
+                                        opset13.constant(scale.astype(np.float32)))
+    else:  # lmhead_u4g32: asymmetric 4 bit per 32 values, like Q4_1
+        rows, cols = weight.shape
+        groups = weight.reshape(rows, cols // 32, 32)
+        low, high = groups.min(axis=2, keepdims=True), groups.max(axis=2, keepdims=True)
+        scale = np.maximum(high - low, 1e-12) / 15.0
+        zero = np.clip(np.round(-low / scale), 0, 15)
+        q = np.clip(np.round(groups / scale + zero), 0, 15).astype(np.uint8)
+        w = opset13.constant(q, dtype=ov.Type.u4)
+        diff = opset13.subtract(opset13.convert(w, ov.Type.f16),
+                                opset13.convert(opset13.constant(zero.astype(np.uint8), dtype=ov.Type.u4),
+                                                ov.Type.f16))
+        scaled = opset13.multiply(diff, opset13.constant(scale.astype(np.float16)))
+        shaped = opset13.reshape(scaled, opset13.constant(np.array([rows, cols], dtype=np.int64)), False)
+        decompressed = opset13.convert(shaped, ov.Type.f32)
+    head.input(1).replace_source_output(decompressed.output(0))
+    model.validate_nodes_and_infer_types()
+    return model
+
+
+def gguf_q41_blocks(gguf: Path) -> dict[bytes, tuple[np.ndarray, np.ndarray]]:
+    """Per Q4_1 tensor row: key (scales + nibbles) → (scale d, minimum m), both f16 per 32 values."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFReader
+
+    rows: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    for tensor in GGUFReader(str(gguf)).tensors:
+        if tensor.tensor_type != GGMLQuantizationType.Q4_1:
+            continue
+        raw = np.asarray(tensor.data, dtype=np.uint8)
+        n_rows = int(tensor.shape[1])
+        blocks = raw.reshape(n_rows, -1, 20)  # d f16, m f16, 16 bytes of nibbles (low: 0-15, high: 16-31)
+        d = blocks[:, :, 0:2].copy().view(np.float16)[..., 0]
+        m = blocks[:, :, 2:4].copy().view(np.float16)[..., 0]
+        nib = blocks[:, :, 4:]
+        q = np.concatenate([nib & 0x0F, nib >> 4], axis=2)  # [rows, groups, 32]
+        for r in range(n_rows):
+            rows[d[r].tobytes() + q[r].tobytes()] = (d[r], m[r])
+    return rows
+
+
+def exact_q41(model, gguf: Path, as_u8: bool = False):
+    """Replace the u4 zero points (round(-m/d)) of every Q4_1 weight by exact f16 ones (-m/d), or
+    (as_u8) re-express d*q + m as (d/16) * (q8 - z8) with u8 q8 = 16q + c and u8 zero point z8."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13
+
+    rows = gguf_q41_blocks(gguf)
+    patched = 0
+    for op in model.get_ops():
+        if op.get_type_name() != "Subtract":
+            continue
+        weight_convert, zp_convert = (op.input_value(i).get_node() for i in range(2))
+        if weight_convert.get_type_name() != "Convert" or zp_convert.get_type_name() != "Convert":
+            continue
+        weight, zp = weight_convert.input_value(0).get_node(), zp_convert.input_value(0).get_node()
+        if weight.get_output_element_type(0) != ov.Type.u4 or zp.get_output_element_type(0) != ov.Type.u4:
+            continue
+        multiply = next(iter(op.output(0).get_target_inputs())).get_node()
+        scale_node = multiply.input_value(1).get_node()
+        q = _u4(weight)  # [rows, groups, 32]
+        d = np.array(scale_node.get_data(), dtype=np.float16)[..., 0]  # [rows, groups]
+        new_zp = np.empty(d.shape, dtype=np.float32)
+        for r in range(q.shape[0]):
+            dm = rows.get(d[r].tobytes() + q[r].tobytes())
+            if dm is None:
+                raise ValueError(f"no GGUF Q4_1 row matches {op.get_friendly_name()} row {r}")
+            gd, gm = dm[0].astype(np.float32), dm[1].astype(np.float32)
+            new_zp[r] = -gm / np.where(gd == 0, 1, gd)
+        if not as_u8:
+            constant = opset13.constant(new_zp[..., None].astype(np.float16))
+            op.input(1).replace_source_output(constant.output(0))
+        else:
+            t = -16.0 * new_zp  # x / (d/16) = 16 q + t,  t = 16 m / d
+            z8 = np.clip(-np.floor(t), 0, 255)
+            c = np.clip(np.round(t + z8), 0, 15)
+            q8 = (16 * q.astype(np.int32) + c[..., None].astype(np.int32)).astype(np.uint8)
+            w8 = opset13.convert(opset13.constant(q8), ov.Type.f16)
+            zp8 = opset13.convert(opset13.constant(z8[..., None].astype(np.uint8)), ov.Type.f16)
+            scale = opset13.constant((d.astype(np.float32) / 16)[..., None].astype(np.float16))
+            new = opset13.multiply(opset13.subtract(w8, zp8), scale)
+            multiply.output(0).replace(new.output(0))
+        patched += 1
+    model.validate_nodes_and_infer_types()
+    print(f"exact Q4_1 zero points in {patched} weights")
+    return model
+
+
+def _u4(node) -> np.ndarray:
+    """Values of a u4 Constant (two per byte, low nibble first), in its shape."""
+    import numpy as np
+
+    shape = tuple(node.get_output_shape(0))
+    packed = np.frombuffer(node.get_data().tobytes(), dtype=np.uint8)
+    values = np.empty(packed.size * 2, dtype=np.uint8)
+    values[0::2], values[1::2] = packed & 0x0F, packed >> 4
+    return values[: int(np.prod(shape))].reshape(shape)
+
+
+def compress(model, mode: str):
+    import nncf
+
+    if mode == "f32":
+        return model
+    if mode == "f16":
+        return model  # saved with compress_to_fp16=True
+    kind, _, group = mode.partition("_g")
+    options = {"mode": getattr(nncf.CompressWeightsMode, kind.upper())}
+    if kind.startswith("int4"):
+        options.update(group_size=-1 if group == "pc" else int(group or 128), ratio=1.0, all_layers=False)
+    return nncf.compress_weights(model, **options)
+
+
+def build(source: Path, out: Path, mode: str) -> Path:
+    import openvino as ov
+
+    target = out / f"SmolLM2-135M-Instruct-{mode}"
+    if (target / "openvino_model.xml").is_file():
+        return target
+    tmp = out / f".{target.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    start = time.perf_counter()
+    if mode.startswith("lmhead_"):
+        import openvino as ov
+
+        model = requantize_lm_head(ov.Core().read_model(str(source / "openvino_model.xml")), mode)
+    elif mode in ("q41exact", "q41u8"):
+        import openvino as ov
+
+        from benchmarks.llm_compare import default_model
+
+        model = exact_q41(ov.Core().read_model(str(source / "openvino_model.xml")), default_model(),
+                          as_u8=mode == "q41u8")
+    else:
+        model = compress(fold_to_f32(source / "openvino_model.xml"), mode)
+    ov.save_model(model, str(tmp / "openvino_model.xml"), compress_to_fp16=(mode == "f16"))
+    for name in source.iterdir():
+        if name.name.startswith("openvino_") and "tokenizer" in name.name:
+            shutil.copy2(name, tmp / name.name)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    print(f"{mode}: {target} ({time.perf_counter() - start:.1f} s)")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="int8_asym,int8_sym,int4_asym_g32")
+    parser.add_argument("--out", type=Path, default=ROOT / "models" / "variants")
+    args = parser.parse_args(argv)
+    source = gguf_ir_dir()
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        if mode not in MODES:
+            parser.error(f"unknown mode {mode}; choose from {', '.join(MODES)}")
+        build(source, args.out, mode)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
