@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.config import Settings  # noqa: E402
 from assistant.knowledge import Chunk, load_knowledge  # noqa: E402
 from assistant.retrieval import Embedder, Retriever  # noqa: E402
+from benchmarks.common import machine_info  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "retrieval.json"
 PROBE = "How is latency measured in the OpenVINO performance benchmarks?"
@@ -141,29 +140,6 @@ def bench_search(
     return result
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    import openvino
-    import torch
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-        "openvino": openvino.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def print_table(results: dict[str, Any]) -> None:
     """Human-readable summary."""
     emb, idx, search = results["embedding"], results["index"], results["search"]
@@ -210,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "embedding": embedding,
         "index": index,
         "search": search,
-        "machine": machine(),
+        "machine": machine_info(),
         "median_speedup_ov_vs_torch": round(
             embedding["query_ms"]["torch"]["median"] / embedding["query_ms"]["openvino"]["median"], 2
         ),
