@@ -231,9 +231,13 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
     app.add_api_route("/api/tools/{name}", api_run_tool, methods=["POST"], include_in_schema=False)
 
     @app.get("/api/history", responses=_errors(401, 422, 429, 503))
-    async def api_history(limit: int = Query(50, ge=0, le=1000),
+    async def api_history(request: Request, limit: int = Query(50, ge=0, le=1000),
                           kind: Literal["run_benchmark", "benchmark_llm"] | None = None) -> dict[str, Any]:
         """Stored benchmark runs, newest first."""
+        repeated = [name for name in ("limit", "kind") if len(request.query_params.getlist(name)) > 1]
+        if repeated:  # FastAPI would silently take one of several values
+            raise InvalidQuestion(f"query parameter {repeated[0]!r} is given more than once",
+                                  hint="Pass each parameter once, e.g. /api/history?limit=20")
         runs = await run_in_threadpool(lambda: History(settings.history_db).list(limit=limit, kind=kind))
         return {"runs": runs}
 
