@@ -15,7 +15,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.config import Settings  # noqa: E402
 from assistant.knowledge import Chunk, load_knowledge  # noqa: E402
 from assistant.retrieval import Embedder, Retriever  # noqa: E402
-from benchmarks.common import machine_info  # noqa: E402
+from benchmarks.common import machine_info, time_calls  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "retrieval.json"
 PROBE = "How is latency measured in the OpenVINO performance benchmarks?"
@@ -69,18 +69,6 @@ def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
     }
 
 
-def time_calls(fn: Callable[[], Any], runs: int, warmup: int = 5) -> list[float]:
-    """Milliseconds of `runs` calls of fn after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
 def bench_embedders(cache_dir: Path, runs: int) -> tuple[dict[str, Any], Embedder]:
     """Start-up and one-query latency of the OpenVINO and torch backends."""
     result: dict[str, Any] = {}
@@ -96,8 +84,8 @@ def bench_embedders(cache_dir: Path, runs: int) -> tuple[dict[str, Any], Embedde
     result["ov_vs_torch_cosine"] = round(float((a * b).sum()), 6)
     # interleave the two backends so background load affects both alike
     half = max(1, runs // 2)
-    ov_ms = time_calls(lambda: ov.encode([PROBE]), half)
-    torch_ms = time_calls(lambda: torch_embedder.encode([PROBE]), half)
+    ov_ms = time_calls(lambda: ov.encode([PROBE]), half, warmup=5)
+    torch_ms = time_calls(lambda: torch_embedder.encode([PROBE]), half, warmup=5)
     ov_ms += time_calls(lambda: ov.encode([PROBE]), runs - half, warmup=1)
     torch_ms += time_calls(lambda: torch_embedder.encode([PROBE]), runs - half, warmup=1)
     result["query_ms"] = {"openvino": percentiles(ov_ms), "torch": percentiles(torch_ms)}
