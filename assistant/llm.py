@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -21,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from assistant.config import Settings
 from assistant.errors import DeviceNotAvailable, ModelError
+from assistant.gguf_ir import GGUF_IR_FORMAT, rewrite_ir
 
 OnToken = Callable[[str], None]
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class OpenVINOLLM:
         try:
             if is_gguf and cache_dir is not None:
                 self.pipeline = _load_gguf_cached(self.path, self.device, self.properties, cache_dir)
-            elif is_gguf:  # same weights as with a cache (see _exact_q4_1), built in a throwaway folder
+            elif is_gguf:  # same weights as with a cache (see gguf_ir), built in a throwaway folder
                 with tempfile.TemporaryDirectory(prefix="ovperf-gguf-") as tmp:
                     self.pipeline = _load_gguf_cached(self.path, self.device, self.properties, Path(tmp),
                                                       compile_cache=False)
@@ -208,7 +208,8 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
 
     The first start loads the GGUF with `enable_save_ov_model` from a scratch folder that links to it, so
     the IR lands in the cache, keyed by the file's size, mtime, the openvino_genai version and
-    GGUF_IR_FORMAT. Its Q4_1 weights are then made exact (`_exact_q4_1`) and the pipeline is loaded from it.
+    GGUF_IR_FORMAT. `gguf_ir.rewrite_ir` then rewrites it (exact Q4_1 weights, fused projections) and the
+    pipeline is loaded from it.
     """
     import openvino_genai
 
@@ -234,7 +235,7 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
         (scratch / gguf.name).unlink()
         if not (scratch / "openvino_model.xml").is_file():
             return pipeline
-        if _exact_q4_1(scratch / "openvino_model.xml", gguf):
+        if rewrite_ir(scratch / "openvino_model.xml", gguf):
             pipeline = None  # built from the approximate weights: load the rewritten IR instead
         if not ir_dir.exists():
             with contextlib.suppress(OSError):  # another process may have won the race
@@ -245,210 +246,6 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
         return pipeline
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-# -- exact Q4_1 weights -------------------------------------------------------------------------------
-# openvino_genai's GGUF reader stores a Q4_1 block (x = d*q + m, q in 0..15, d and m f16 per 32 weights)
-# as u4 q with a *u4 integer* zero point round(-m/d): every weight is off by up to d/2, as much as the
-# 4-bit quantization error itself. llama.cpp and transformers compute d*q + m exactly (they agree with
-# each other token for token; the stock IR left them at the 3rd generated token of the benchmark prompt,
-# the rewritten one follows them for 14+). The IR is rewritten once, when it is cached: x = (d/16) *
-# (q8 - z8) with u8 q8 = 16q + c and u8 zero point z8, error <= d/32 (an exact f16 zero point instead
-# costs 1.55x time to first token). Perplexity on the FAQ text (1,335 tokens): stock IR 35.17, rewritten
-# 28.01 (exact f32 weights: 27.84), with the int8 LM head below 28.10. The cost is decode speed: plain
-# decoding 1.23-1.29x time per token of the stock IR, 1.14x with the int8 LM head (paired medians of 6
-# interleaved rounds); prompt lookup more than pays it back.
-GGUF_IR_FORMAT = "q41u8-lmi8"  # part of the IR cache key: change it when the rewrite changes
-_GGUF_Q4_1 = 3
-_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
-                 12: "<d"}
-
-
-def _gguf_tensors(path: Path) -> tuple[Any, list[tuple[str, int, tuple[int, ...], int]]]:
-    """The file (memory-mapped) and its tensor table: (name, ggml type, dims, absolute offset)."""
-    import struct
-
-    import numpy as np
-
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    pos = 0
-
-    def read(fmt: str) -> Any:
-        nonlocal pos
-        value = struct.unpack_from(fmt, data, pos)[0]
-        pos += struct.calcsize(fmt)
-        return value
-
-    def read_str() -> str:
-        nonlocal pos
-        size = read("<Q")
-        text = bytes(data[pos:pos + size]).decode("utf-8", errors="replace")
-        pos += size
-        return text
-
-    def read_value(kind: int) -> Any:
-        if kind in _GGUF_SCALARS:
-            return read(_GGUF_SCALARS[kind])
-        if kind == 8:
-            return read_str()
-        if kind == 9:
-            item, count = read("<I"), read("<Q")
-            return [read_value(item) for _ in range(count)]
-        raise ValueError(f"unknown GGUF value type {kind}")
-
-    if bytes(data[:4]) != b"GGUF":
-        raise ValueError("not a GGUF file")
-    pos = 4
-    version, n_tensors, n_kv = read("<I"), read("<Q"), read("<Q")
-    if version < 2:
-        raise ValueError(f"GGUF version {version} is not supported")
-    metadata = {}
-    for _ in range(n_kv):
-        key = read_str()
-        metadata[key] = read_value(read("<I"))
-    infos = []
-    for _ in range(n_tensors):
-        name = read_str()
-        dims = tuple(read("<Q") for _ in range(read("<I")))
-        infos.append((name, read("<I"), dims, read("<Q")))
-    alignment = int(metadata.get("general.alignment", 32))
-    start = (pos + alignment - 1) // alignment * alignment
-    return data, [(name, kind, dims, start + offset) for name, kind, dims, offset in infos]
-
-
-def _row_key(scales: Any, values: Any) -> bytes:
-    return hashlib.blake2b(scales.tobytes() + values.tobytes(), digest_size=16).digest()
-
-
-def _gguf_q4_1_rows(path: Path) -> dict[bytes, tuple[Any, Any]]:
-    """Every Q4_1 row of the GGUF, keyed by its scales and 4-bit values: its d and m (f16 per 32)."""
-    import numpy as np
-
-    data, tensors = _gguf_tensors(path)
-    rows: dict[bytes, tuple[Any, Any]] = {}
-    for _name, kind, dims, offset in tensors:
-        if kind != _GGUF_Q4_1 or dims[0] % 32:
-            continue
-        n_rows = int(np.prod(dims[1:], dtype=np.int64))
-        blocks = np.asarray(data[offset:offset + n_rows * dims[0] // 32 * 20]).reshape(n_rows, -1, 20)
-        d = np.ascontiguousarray(blocks[:, :, 0:2]).view(np.float16)[..., 0]
-        m = np.ascontiguousarray(blocks[:, :, 2:4]).view(np.float16)[..., 0]
-        nibbles = blocks[:, :, 4:]
-        q = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=2)  # low nibbles hold values 0-15
-        for r in range(n_rows):
-            rows[_row_key(d[r], q[r])] = (d[r], m[r])
-    return rows
-
-
-def _u4_values(node: Any) -> Any:
-    """The values of a u4 Constant (two per byte, low nibble first) in its shape."""
-    import numpy as np
-
-    shape = tuple(node.get_output_shape(0))
-    packed = np.frombuffer(node.get_data().tobytes(), dtype=np.uint8)
-    values = np.empty(packed.size * 2, dtype=np.uint8)
-    values[0::2], values[1::2] = packed & 0x0F, packed >> 4
-    return values[: int(np.prod(shape))].reshape(shape)
-
-
-def _lm_head_int8(model: Any) -> None:
-    """The LM head (tied to the Q8_0 embedding in the GGUF: u8 in groups of 32 with f16 scales) as int8
-    per output channel: 9% less time per token (paired median of 6 interleaved rounds, p10-p90
-    1.03-1.15x), perplexity 28.01 → 28.10 on the FAQ text. The embedding lookup keeps the GGUF's values."""
-    import numpy as np
-    import openvino as ov
-    from openvino import opset13
-    from openvino.passes import ConstantFolding, Manager
-
-    head = None
-    for op in model.get_ops():
-        if op.get_type_name() == "MatMul":
-            dim = op.get_output_partial_shape(0)[-1]
-            if dim.is_static and (head is None or dim.get_length() > head[0]):
-                head = (dim.get_length(), op)
-    if head is None:
-        return
-    source = head[1].input_value(1)
-    stack, quantized = [source.get_node()], False
-    while stack:  # only a quantized (u8/i8) weight is re-quantized; f16/f32 heads stay as they are
-        node = stack.pop()
-        if node.get_type_name() == "Parameter":
-            return
-        if node.get_type_name() == "Constant" and node.get_output_element_type(0) in (ov.Type.u8, ov.Type.i8):
-            quantized = True
-        stack.extend(node.input_value(i).get_node() for i in range(node.get_input_size()))
-    if not quantized:
-        return
-    folded = ov.Model([opset13.result(source)], []).clone()  # folding a clone leaves the embedding alone
-    manager = Manager()
-    manager.register_pass(ConstantFolding())
-    manager.run_passes(folded)
-    weight = np.array(folded.get_results()[0].input_value(0).get_node().get_data(), dtype=np.float32)
-    scale = np.maximum(np.abs(weight).max(axis=1, keepdims=True), 1e-12) / 127.0
-    q = np.clip(np.round(weight / scale), -127, 127).astype(np.int8)
-    head[1].input(1).replace_source_output(
-        opset13.multiply(opset13.convert(opset13.constant(q), ov.Type.f32),
-                         opset13.constant(scale.astype(np.float32))).output(0))
-
-
-def _exact_q4_1(xml: Path, gguf: Path) -> bool:
-    """Rewrite the IR's Q4_1 weights so they equal the GGUF's d*q + m (see above); True if it did.
-
-    A weight is Convert(u4 q) - Convert(u4 zero point), times f16 scales; each row is matched to its
-    GGUF row by scales and values (openvino_genai may reorder rows, e.g. of attn_q/attn_k)."""
-    import numpy as np
-    import openvino as ov
-    from openvino import opset13
-
-    try:
-        rows = _gguf_q4_1_rows(gguf)
-        if not rows:
-            return False
-        model = ov.Core().read_model(str(xml))
-        rewritten = 0
-        for op in model.get_ops():
-            if op.get_type_name() != "Subtract":
-                continue
-            w_convert, zp_convert = (op.input_value(i).get_node() for i in range(2))
-            if w_convert.get_type_name() != "Convert" or zp_convert.get_type_name() != "Convert":
-                continue
-            weight, zero = w_convert.input_value(0).get_node(), zp_convert.input_value(0).get_node()
-            if {weight.get_output_element_type(0), zero.get_output_element_type(0)} != {ov.Type.u4}:
-                continue
-            multiply = next(iter(op.output(0).get_target_inputs())).get_node()
-            scale = multiply.input_value(1).get_node()
-            if multiply.get_type_name() != "Multiply" or scale.get_type_name() != "Constant":
-                continue
-            q = _u4_values(weight)  # [rows, groups, 32]
-            d = np.array(scale.get_data(), dtype=np.float16).reshape(q.shape[0], q.shape[1])
-            m = np.empty(d.shape, dtype=np.float32)
-            for r in range(q.shape[0]):
-                match = rows.get(_row_key(d[r], q[r]))
-                if match is None:
-                    raise ValueError(f"{op.get_friendly_name()}: row {r} is not in the GGUF")
-                m[r] = match[1]
-            t = 16.0 * m / np.where(d == 0, 1, d).astype(np.float32)  # x / (d/16) = 16 q + t
-            z8 = np.clip(-np.floor(t), 0, 255)
-            c = np.clip(np.round(t + z8), 0, 15)
-            q8 = (16 * q.astype(np.int32) + c[..., None].astype(np.int32)).astype(np.uint8)
-            values = opset13.convert(opset13.constant(q8), ov.Type.f16)
-            zero_point = opset13.convert(opset13.constant(z8[..., None].astype(np.uint8)), ov.Type.f16)
-            scales = opset13.constant((d.astype(np.float32) / 16)[..., None].astype(np.float16))
-            exact = opset13.multiply(opset13.subtract(values, zero_point), scales)
-            multiply.output(0).replace(exact.output(0))
-            rewritten += 1
-        if not rewritten:
-            return False
-        _lm_head_int8(model)
-        tmp = xml.with_name("exact_q4_1.xml")
-        ov.save_model(model, str(tmp), compress_to_fp16=False)
-        del model
-        os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
-        os.replace(tmp, xml)
-        return True
-    except Exception as exc:
-        log.warning("kept openvino_genai's Q4_1 weights for %s: %s", gguf.name, exc)
-        return False
 
 
 class _Streamer:
