@@ -196,6 +196,8 @@ def _load(path: Path, device: str, properties: dict[str, Any], cache_dir: Path |
     import openvino_genai
 
     props = dict(properties)
+    if not props.get("prompt_lookup", True):  # "off" is the default; the SDPA pipeline rejects the key
+        del props["prompt_lookup"]
     if cache_dir is not None and path.is_dir():  # compiled-blob cache for IR models
         cache_dir.mkdir(parents=True, exist_ok=True)
         props["CACHE_DIR"] = str(cache_dir)

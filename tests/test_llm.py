@@ -250,3 +250,13 @@ def test_remote_llm_unreachable_endpoint_is_a_model_error():
 def test_load_llm_uses_the_endpoint_when_set(tmp_path: Path):
     settings = Settings(models_dir=tmp_path, llm_endpoint="http://127.0.0.1:9/v1", auto_pull=False)
     assert isinstance(load_llm(settings), RemoteLLM)
+
+
+@pytest.mark.model
+def test_plain_decoding_loads_with_either_attention_backend(llm, tmp_path):
+    """prompt_lookup False is a pipeline setting, not a plugin property: the SDPA pipeline must not see it."""
+    for backend in ("PA", "SDPA"):
+        plain = OpenVINOLLM(llm.path, cache_dir=tmp_path, properties={
+            "INFERENCE_PRECISION_HINT": "f32", "ATTENTION_BACKEND": backend, "prompt_lookup": False})
+        assert not plain.prompt_lookup
+        assert plain.generate(QUESTION, max_new_tokens=8).output_tokens == 8
