@@ -24,6 +24,16 @@ log = logging.getLogger(__name__)
 # 28.01 (exact f32 weights: 27.84), with the int8 LM head below 28.10. The cost is decode speed: plain
 # decoding 1.23-1.29x time per token of the stock IR, 1.14x with the int8 LM head (paired medians of 6
 # interleaved rounds); prompt lookup more than pays it back.
+# Alternatives measured (perplexity on the first 1,400 tokens of the FAQ / of another text; exact
+# weights 8.55 / 12.14, stock IR 10.49 / 13.84; plain decoding time per token vs this rewrite, fused):
+#   stock u4 + a per-channel bias for the mean rounding error (calibrated on other text)  9.84 / 13.87
+#   NNCF int4_asym g32 from the exact weights, scale estimation (+AWQ), 32 x 256 tokens   9.18 (8.96) /
+#                                                                 13.57 (13.14); as fast as the stock IR
+#   stock u4 + the exact correction per group, (x summed per group) @ (m + d*z) added  8.58; 0.95-1.04x
+#     after each projection: exact, but 3 more nodes per projection eat most of the u4 gain
+#   u4 with f16 zero points (exact)                               8.55; 1.0x, 1.5x time to first token
+# The u8 form stays: exact to d/32 with the fastest first token. The stock IR (fused) takes 0.86-0.88x the
+# time per token (u8 doubles the weight bytes read per token; a lone FC measured memory-bound here).
 GGUF_IR_FORMAT = "q41u8-lmi8-fused"  # part of llm.py's IR cache key: change it when a rewrite changes
 _GGUF_Q4_1 = 3
 _GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",

@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 # interleaved rounds, time per output token of plain decoding relative to this configuration):
 #   ATTENTION_BACKEND=SDPA           0.91-0.96x per token, but 1.3-2.1x time to first token and no
 #                                    prefix cache or prompt lookup (both need PagedAttention): not used
-#   KV_CACHE_PRECISION f16 / f32     0.95 / 0.97x (within noise); DYNAMIC_QUANTIZATION_GROUP_SIZE 0: 1.19x
+#   KV_CACHE_PRECISION f16 / f32     0.95 / 0.97x, later 1.04 / 1.03x over 12 rounds (noise either way)
+#   DYNAMIC_QUANTIZATION_GROUP_SIZE  0: 1.19x; 64, 576, max: 1.16-1.20x
+#   CPU_DENORMALS_OPTIMIZATION, PERFORMANCE_HINT=LATENCY, ENABLE_CPU_PINNING=True: within +-5% (noise)
 #   INFERENCE_NUM_THREADS=1          1.33x on a quiet machine (better only while another process holds a
 #                                    core); ENABLE_CPU_PINNING=False: no gain. Plugin defaults kept.
 GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "prompt_lookup": True}
