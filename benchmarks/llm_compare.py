@@ -2,8 +2,10 @@
 
 Each backend runs in its own process (benchmarks/llm_worker.py), so peak RSS is per backend. All get
 the same prompt token ids (~600-token RAG prompt), decode greedily and ignore EOS for exactly
-`new_tokens` tokens, with the same thread count. After one excluded warm-up per backend, runs go
-round-robin (the order rotates every round) so that background load hits every backend alike.
+`new_tokens` tokens, with the same thread count. Every round starts each backend in a new process (one
+at a time, the order rotating every round), which does one excluded warm-up and one measured run, so
+that neither background load nor process start order favours a backend (`--resident` keeps them all
+loaded instead: faster, but see `_run_fresh`).
 
     python -m benchmarks.llm_compare [--backends openvino,llamacpp,torch] [--repeats 5]
         [--variant NAME='{"properties": {...}}' ...]
@@ -138,45 +140,23 @@ def run(args: argparse.Namespace, log=print) -> dict[str, Any]:
         specs.append((name, spec.get("backend", "openvino"), Path(spec.get("model", model)), spec))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     n_prompts = args.repeats + 1
-    workers: list[Worker] = []
     result: dict[str, Any] = {"model": str(model), "prompt_tokens": args.prompt_tokens,
                               "new_tokens": args.new_tokens, "threads": args.threads,
-                              "repeats": args.repeats, "skipped": skipped, "backends": {}}
+                              "repeats": args.repeats, "processes": "resident" if args.resident else "fresh",
+                              "skipped": skipped, "backends": {}}
     with tempfile.TemporaryDirectory(prefix="llm-bench-") as tmp:
         prompts = Path(tmp) / "prompts.json"
-        # the openvino worker tokenizes first (it writes the prompts the others read); one load at a time
-        first = True
-        for label, backend, path, variant in sorted(specs, key=lambda s: s[1] != "openvino"):
-            command = _command(backend, path, prompts, args, variant)
-            if first:
-                if backend != "openvino":
-                    raise RuntimeError("the openvino backend is needed to tokenize the prompts")
-                command += ["--make-prompts", str(n_prompts)]
-                first = False
-            log(f"  loading {label} ...")
-            worker = Worker(label, command, {**env, **((variant or {}).get("env") or {})})
-            try:
-                worker.ready = worker.read()
-            except RuntimeError as exc:
-                worker.error = str(exc)
-                log(f"  {label} failed: {worker.error[-300:]}")
-            workers.append(worker)
-        live = [w for w in workers if w.ready]
-        for round_index in range(args.repeats):
-            shift = round_index % max(1, len(live))
-            for worker in live[shift:] + live[:shift]:
-                if worker.error:
-                    continue
-                time.sleep(args.pause)
-                worker.send(f"run {round_index + 1}")
-                try:
-                    worker.runs.append(worker.read())
-                except RuntimeError as exc:
-                    worker.error = str(exc)
-            log(f"  round {round_index + 1}/{args.repeats}: " + ", ".join(
-                f"{w.label} {w.runs[-1]['tpot_ms']:.2f} ms/tok" for w in live if w.runs and not w.error))
-        for worker in workers:
-            worker.close()
+        # the openvino worker tokenizes first (it writes the prompts the others read)
+        specs.sort(key=lambda s: s[1] != "openvino")
+        if not specs or specs[0][1] != "openvino":
+            raise RuntimeError("the openvino backend is needed to tokenize the prompts")
+        commands = {label: _command(backend, path, prompts, args, variant) for label, backend, path, variant in specs}
+        envs = {label: {**env, **((variant or {}).get("env") or {})} for label, _, _, variant in specs}
+        labels = [label for label, *_ in specs]
+        if args.resident:
+            workers = _run_resident(labels, commands, envs, n_prompts, args, log)
+        else:
+            workers = _run_fresh(labels, commands, envs, n_prompts, args, log)
         prompt_ids = json.loads(prompts.read_text()) if prompts.exists() else []
     references = [w for w in workers if w.label in ("openvino", "llamacpp") and w.runs]
     for worker in workers:
@@ -201,6 +181,86 @@ def run(args: argparse.Namespace, log=print) -> dict[str, Any]:
     result["ratios"] = ratios(result["backends"])
     result["paired_ratios"] = paired_ratios(workers)
     return result
+
+
+def _start(label: str, command: list[str], env: dict[str, str], log) -> Worker:
+    """A worker that has loaded its model and done its warm-up (or failed: `error` is set)."""
+    worker = Worker(label, command, env)
+    try:
+        worker.ready = worker.read()
+    except RuntimeError as exc:
+        worker.error = str(exc)
+        log(f"  {label} failed: {worker.error[-300:]}")
+    return worker
+
+
+def _measure(worker: Worker, round_index: int, pause: float) -> None:
+    time.sleep(pause)
+    worker.send(f"run {round_index + 1}")
+    try:
+        worker.runs.append(worker.read())
+    except RuntimeError as exc:
+        worker.error = str(exc)
+
+
+def _log_round(log, round_index: int, repeats: int, workers: list[Worker]) -> None:
+    log(f"  round {round_index + 1}/{repeats}: " + ", ".join(
+        f"{w.label} {w.runs[-1]['tpot_ms']:.2f} ms/tok" for w in workers if w.runs and not w.error))
+
+
+def _run_fresh(labels: list[str], commands: dict[str, list[str]], envs: dict[str, dict[str, str]],
+               n_prompts: int, args: argparse.Namespace, log) -> list[Worker]:
+    """Every round starts each backend in a new process, one process at a time, in a rotating order.
+
+    Measured on this machine with several identical openvino workers alive at once: the later a worker
+    was started, the faster it ran (1.17x and 1.25x for the 3rd and 4th copy of the same configuration,
+    8 rounds). Fresh processes in a rotating order, alone on the machine, remove that bias."""
+    first = labels[0]
+    maker = _start(first, commands[first] + ["--make-prompts", str(n_prompts)], envs[first], log)
+    maker.close()
+    if maker.error:
+        return [maker]
+    records: dict[str, Worker] = {}
+    for round_index in range(args.repeats):
+        shift = round_index % len(labels)
+        done = []
+        for label in labels[shift:] + labels[:shift]:
+            if label in records and records[label].error:
+                continue
+            log(f"  loading {label} ...")
+            worker = _start(label, commands[label], envs[label], log)
+            if worker.ready:
+                _measure(worker, round_index, args.pause)
+            worker.close()
+            record = records.setdefault(label, worker)
+            if record is not worker:
+                record.runs.extend(worker.runs)
+                record.error = record.error or worker.error
+                peaks = [w.bye.get("peak_rss_mb") for w in (record, worker) if w.bye.get("peak_rss_mb")]
+                record.bye = {**worker.bye, "peak_rss_mb": max(peaks) if peaks else None}
+            done.append(record)
+        _log_round(log, round_index, args.repeats, done)
+    return [records[label] for label in labels if label in records]
+
+
+def _run_resident(labels: list[str], commands: dict[str, list[str]], envs: dict[str, dict[str, str]],
+                  n_prompts: int, args: argparse.Namespace, log) -> list[Worker]:
+    """All backends loaded once, then round-robin runs (faster; biased towards the later-started)."""
+    workers = []
+    for index, label in enumerate(labels):
+        log(f"  loading {label} ...")
+        extra = ["--make-prompts", str(n_prompts)] if index == 0 else []
+        workers.append(_start(label, commands[label] + extra, envs[label], log))
+    live = [w for w in workers if w.ready]
+    for round_index in range(args.repeats):
+        shift = round_index % max(1, len(live))
+        for worker in live[shift:] + live[:shift]:
+            if not worker.error:
+                _measure(worker, round_index, args.pause)
+        _log_round(log, round_index, args.repeats, live)
+    for worker in workers:
+        worker.close()
+    return workers
 
 
 def _pairs(labels: list[str]) -> list[tuple[str, str]]:
@@ -265,6 +325,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--pause", type=float, default=0.3, help="seconds of idle before each run")
+    parser.add_argument("--resident", action="store_true",
+                        help="load every backend once and keep them all alive (faster, but see _run_fresh)")
     parser.add_argument("--variant", dest="variant_specs", action="append", default=[],
                         metavar="NAME=JSON", help="extra worker: {backend, model, properties, scheduler, "
                                                   "set_threads, plain, cache_dir, options, env}")

@@ -53,21 +53,18 @@ class OpenVINOBackend(Backend):
 
     def __init__(self, model: Path, properties: dict[str, Any] | None, cache_dir: Path | None,
                  threads: int | None, scheduler: dict[str, Any] | None = None, plain: bool = False) -> None:
-        import openvino_genai
 
         from assistant.llm import GGUF_PROPERTIES, OpenVINOLLM
 
+        defaults = GGUF_PROPERTIES if model.suffix == ".gguf" else {}
         props = None if properties is None else dict(properties)
         if plain:  # llm.py's properties without prompt lookup
-            base = props if props is not None else (GGUF_PROPERTIES if model.suffix == ".gguf" else {})
-            props = {**base, "prompt_lookup": False}
+            props = {**(props if props is not None else defaults), "prompt_lookup": False}
         if threads:
-            props = {**(props or {}), "INFERENCE_NUM_THREADS": threads}
-        if scheduler:
-            config = openvino_genai.SchedulerConfig()
-            for key, value in scheduler.items():
-                setattr(config, key, value)
-            props = {**(props or {}), "scheduler_config": config}
+            props = {**(props if props is not None else defaults), "INFERENCE_NUM_THREADS": threads}
+        if scheduler:  # fields over llm.py's scheduler settings (llm.py makes the SchedulerConfig)
+            props = props if props is not None else dict(defaults)
+            props["scheduler_config"] = {**(props.get("scheduler_config") or {}), **scheduler}
         self.llm = OpenVINOLLM(model, cache_dir=cache_dir, properties=props)
         self.properties = {k: str(v) for k, v in self.llm.properties.items()}
         self.threads = threads
