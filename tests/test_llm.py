@@ -254,9 +254,10 @@ def test_load_llm_uses_the_endpoint_when_set(tmp_path: Path):
 
 @pytest.mark.model
 def test_plain_decoding_loads_with_either_attention_backend(llm, tmp_path):
-    """prompt_lookup False is a pipeline setting, not a plugin property: the SDPA pipeline must not see it."""
-    for backend in ("PA", "SDPA"):
+    """prompt_lookup False is a pipeline setting, not a plugin property: the SDPA pipeline must not see it;
+    a scheduler_config given as a dict (as benchmark variants do) becomes a SchedulerConfig."""
+    for backend, extra in (("PA", {"scheduler_config": {"enable_prefix_caching": False}}), ("SDPA", {})):
         plain = OpenVINOLLM(llm.path, cache_dir=tmp_path, properties={
-            "INFERENCE_PRECISION_HINT": "f32", "ATTENTION_BACKEND": backend, "prompt_lookup": False})
+            "INFERENCE_PRECISION_HINT": "f32", "ATTENTION_BACKEND": backend, "prompt_lookup": False, **extra})
         assert not plain.prompt_lookup
         assert plain.generate(QUESTION, max_new_tokens=8).output_tokens == 8
