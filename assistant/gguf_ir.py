@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 # decoding 1.23-1.29x time per token of the stock IR, 1.14x with the int8 LM head (paired medians of 6
 # interleaved rounds); prompt lookup more than pays it back.
 # Alternatives measured (perplexity on the first 1,400 tokens of the FAQ / of another text; exact
-# weights 8.55 / 12.14, stock IR 10.49 / 13.84; plain decoding time per token vs this rewrite, fused):
+# weights 8.55 / 12.14, stock IR 10.49 / 13.84; plain decoding time per token vs this rewrite, fused,
+# resident-process runs):
 #   stock u4 + a per-channel bias for the mean rounding error (calibrated on other text)  9.84 / 13.87
 #   NNCF int4_asym g32 from the exact weights, scale estimation (+AWQ), 32 x 256 tokens   9.18 (8.96) /
 #                                                                 13.57 (13.14); as fast as the stock IR
@@ -222,8 +223,8 @@ def exact_q4_1(model: Any, gguf: Path) -> int:
 # and a VariadicSplit replace them: 90 fewer FullyConnected nodes in SmolLM2's 30 layers, and the
 # activations are quantized (dynamic quantization) once instead of two or three times. The weights and
 # their decompression are only concatenated, so the logits do not change (perplexity identical to 3
-# decimals). Measured with `python -m benchmarks.llm_compare` (interleaved rounds, 600-token prompt):
-# plain decoding 0.80-0.90x time per token of the unfused IR.
+# decimals). Plain decoding, 600-token prompt: 0.93x time per token of the unfused IR with
+# `python -m benchmarks.llm_compare` (a fresh process per run, 6 rounds), 0.90-0.97x in one process.
 
 def _compressed_weight(matmul: Any) -> tuple[Any, Any, Any] | None:
     """(values, zero point, scale) Constants of a MatMul's weight Convert(Reshape((Convert(values) -
