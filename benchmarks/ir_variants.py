@@ -116,32 +116,23 @@ def requantize_lm_head(model, mode: str):
 
 def gguf_q41_blocks(gguf: Path) -> dict[bytes, tuple[np.ndarray, np.ndarray]]:
     """Per Q4_1 tensor row: key (scales + nibbles) → (scale d, minimum m), both f16 per 32 values."""
-    import numpy as np
-    from gguf import GGMLQuantizationType, GGUFReader
+    from assistant.gguf_ir import q4_1_rows
 
-    rows: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-    for tensor in GGUFReader(str(gguf)).tensors:
-        if tensor.tensor_type != GGMLQuantizationType.Q4_1:
-            continue
-        raw = np.asarray(tensor.data, dtype=np.uint8)
-        n_rows = int(tensor.shape[1])
-        blocks = raw.reshape(n_rows, -1, 20)  # d f16, m f16, 16 bytes of nibbles (low: 0-15, high: 16-31)
-        d = blocks[:, :, 0:2].copy().view(np.float16)[..., 0]
-        m = blocks[:, :, 2:4].copy().view(np.float16)[..., 0]
-        nib = blocks[:, :, 4:]
-        q = np.concatenate([nib & 0x0F, nib >> 4], axis=2)  # [rows, groups, 32]
-        for r in range(n_rows):
-            rows[d[r].tobytes() + q[r].tobytes()] = (d[r], m[r])
-    return rows
+    return q4_1_rows(gguf, key=lambda d, q: d.tobytes() + q.tobytes())
 
 
 def exact_q41(model, gguf: Path, as_u8: bool = False):
     """Replace the u4 zero points (round(-m/d)) of every Q4_1 weight by exact f16 ones (-m/d), or
-    (as_u8) re-express d*q + m as (d/16) * (q8 - z8) with u8 q8 = 16q + c and u8 zero point z8."""
+    (as_u8) the product's rewrite, assistant.gguf_ir.exact_q4_1: (d/16) * (q8 - z8), q8 = 16q + c."""
     import numpy as np
     import openvino as ov
     from openvino import opset13
 
+    if as_u8:
+        from assistant.gguf_ir import exact_q4_1
+
+        print(f"exact Q4_1 (u8) in {exact_q4_1(model, gguf)} weights")
+        return model
     rows = gguf_q41_blocks(gguf)
     patched = 0
     for op in model.get_ops():
@@ -164,19 +155,7 @@ def exact_q41(model, gguf: Path, as_u8: bool = False):
                 raise ValueError(f"no GGUF Q4_1 row matches {op.get_friendly_name()} row {r}")
             gd, gm = dm[0].astype(np.float32), dm[1].astype(np.float32)
             new_zp[r] = -gm / np.where(gd == 0, 1, gd)
-        if not as_u8:
-            constant = opset13.constant(new_zp[..., None].astype(np.float16))
-            op.input(1).replace_source_output(constant.output(0))
-        else:
-            t = -16.0 * new_zp  # x / (d/16) = 16 q + t,  t = 16 m / d
-            z8 = np.clip(-np.floor(t), 0, 255)
-            c = np.clip(np.round(t + z8), 0, 15)
-            q8 = (16 * q.astype(np.int32) + c[..., None].astype(np.int32)).astype(np.uint8)
-            w8 = opset13.convert(opset13.constant(q8), ov.Type.f16)
-            zp8 = opset13.convert(opset13.constant(z8[..., None].astype(np.uint8)), ov.Type.f16)
-            scale = opset13.constant((d.astype(np.float32) / 16)[..., None].astype(np.float16))
-            new = opset13.multiply(opset13.subtract(w8, zp8), scale)
-            multiply.output(0).replace(new.output(0))
+        op.input(1).replace_source_output(opset13.constant(new_zp[..., None].astype(np.float16)).output(0))
         patched += 1
     model.validate_nodes_and_infer_types()
     print(f"exact Q4_1 zero points in {patched} weights")
