@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import math
@@ -229,7 +230,8 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
 
     stat = gguf.stat()
     version = re.sub(r"[^\w.-]", "_", openvino_genai.get_version())
-    key = f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}-{version}-{GGUF_IR_FORMAT}"
+    same_runtime = f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}-{version}-"
+    key = f"{same_runtime}{GGUF_IR_FORMAT}"
     ir_dir = cache_dir / "gguf-ir" / key
     blob_cache = cache_dir if compile_cache else None
     if (ir_dir / "openvino_model.xml").is_file() and (ir_dir / "openvino_tokenizer.xml").is_file():
@@ -254,12 +256,21 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
         if not ir_dir.exists():
             with contextlib.suppress(OSError):  # another process may have won the race
                 os.replace(scratch, ir_dir)
+                _remove_older_formats(ir_dir, same_runtime)
         if pipeline is None:
             built = ir_dir if (ir_dir / "openvino_model.xml").is_file() else scratch
             pipeline = _load(built, device, properties, blob_cache)
         return pipeline
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _remove_older_formats(ir_dir: Path, same_runtime: str) -> None:
+    """Delete the IRs of this GGUF and openvino_genai version in an older GGUF_IR_FORMAT (about 190 MB
+    each): after an upgrade they would never be read again. Other GGUFs and versions are left alone."""
+    for sibling in ir_dir.parent.glob(f"{glob.escape(same_runtime)}*"):
+        if sibling != ir_dir and sibling.is_dir():
+            shutil.rmtree(sibling, ignore_errors=True)
 
 
 class _Streamer:

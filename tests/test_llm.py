@@ -261,3 +261,23 @@ def test_plain_decoding_loads_with_either_attention_backend(llm, tmp_path):
             "INFERENCE_PRECISION_HINT": "f32", "ATTENTION_BACKEND": backend, "prompt_lookup": False, **extra})
         assert not plain.prompt_lookup
         assert plain.generate(QUESTION, max_new_tokens=8).output_tokens == 8
+
+
+@pytest.mark.model
+def test_a_new_ir_format_replaces_the_older_ones_of_the_same_model(llm, tmp_path):
+    import re
+
+    import openvino_genai
+
+    stat = llm.path.stat()
+    version = re.sub(r"[^\w.-]", "_", openvino_genai.get_version())
+    older = tmp_path / "gguf-ir" / f"{llm.path.stem}-{stat.st_size}-{stat.st_mtime_ns}-{version}-q41u8"
+    other_version = older.with_name(f"{llm.path.stem}-{stat.st_size}-{stat.st_mtime_ns}-1999.0-q41u8")
+    other_model = older.with_name(f"another-model-{stat.st_size}-{stat.st_mtime_ns}-{version}-q41u8")
+    for folder in (older, other_version, other_model):
+        folder.mkdir(parents=True)
+        (folder / "openvino_model.xml").write_text("<net/>")
+    OpenVINOLLM(llm.path, cache_dir=tmp_path)
+    assert not older.exists()
+    assert other_version.is_dir() and other_model.is_dir()
+    assert len([p for p in (tmp_path / "gguf-ir").iterdir() if p.name.startswith(llm.path.stem)]) == 2
