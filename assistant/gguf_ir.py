@@ -7,7 +7,7 @@ import hashlib
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,19 +171,18 @@ def _lm_head_int8(model: Any) -> None:
 
 
 
-def exact_q4_1(model: Any, gguf: Path) -> int:
-    """Make the model's Q4_1 weights equal the GGUF's d*q + m (see above); the number of weights rewritten.
+def q4_1_weights(model: Any, gguf: Path) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+    """Each Q4_1 weight of the IR with its GGUF values: (subtract, multiply, q, d, m), q [rows, groups, 32].
 
-    A weight is Convert(u4 q) - Convert(u4 zero point), times f16 scales; each row is matched to its
-    GGUF row by scales and values (openvino_genai may reorder rows, e.g. of attn_q/attn_k)."""
+    A weight is (Convert(u4 q) - Convert(u4 zero point)) * f16 scales; each row is matched to its GGUF
+    row by scales and values (openvino_genai may reorder rows, e.g. of attn_q/attn_k). Nothing if the
+    GGUF has no Q4_1 tensors."""
     import numpy as np
     import openvino as ov
-    from openvino import opset13
 
     rows = q4_1_rows(gguf)
     if not rows:
-        return 0
-    rewritten = 0
+        return
     for op in model.get_ops():
         if op.get_type_name() != "Subtract":
             continue
@@ -197,7 +196,7 @@ def exact_q4_1(model: Any, gguf: Path) -> int:
         scale = multiply.input_value(1).get_node()
         if multiply.get_type_name() != "Multiply" or scale.get_type_name() != "Constant":
             continue
-        q = _u4_values(weight)  # [rows, groups, 32]
+        q = _u4_values(weight)
         d = np.array(scale.get_data(), dtype=np.float16).reshape(q.shape[0], q.shape[1])
         m = np.empty(d.shape, dtype=np.float32)
         for r in range(q.shape[0]):
@@ -205,6 +204,17 @@ def exact_q4_1(model: Any, gguf: Path) -> int:
             if match is None:
                 raise ValueError(f"{op.get_friendly_name()}: row {r} is not in the GGUF")
             m[r] = match[1]
+        yield op, multiply, q, d, m
+
+
+def exact_q4_1(model: Any, gguf: Path) -> int:
+    """Make the model's Q4_1 weights equal the GGUF's d*q + m (see above); the number of weights rewritten."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13
+
+    rewritten = 0
+    for _subtract, multiply, q, d, m in q4_1_weights(model, gguf):
         t = 16.0 * m / np.where(d == 0, 1, d).astype(np.float32)  # x / (d/16) = 16 q + t
         z8 = np.clip(-np.floor(t), 0, 255)
         c = np.clip(np.round(t + z8), 0, 15)

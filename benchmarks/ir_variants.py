@@ -114,63 +114,25 @@ def requantize_lm_head(model, mode: str):
     return model
 
 
-def gguf_q41_blocks(gguf: Path) -> dict[bytes, tuple[np.ndarray, np.ndarray]]:
-    """Per Q4_1 tensor row: key (scales + nibbles) → (scale d, minimum m), both f16 per 32 values."""
-    from assistant.gguf_ir import q4_1_rows
-
-    return q4_1_rows(gguf, key=lambda d, q: d.tobytes() + q.tobytes())
-
-
 def exact_q41(model, gguf: Path, as_u8: bool = False):
     """Replace the u4 zero points (round(-m/d)) of every Q4_1 weight by exact f16 ones (-m/d), or
     (as_u8) the product's rewrite, assistant.gguf_ir.exact_q4_1: (d/16) * (q8 - z8), q8 = 16q + c."""
     import numpy as np
-    import openvino as ov
     from openvino import opset13
 
-    if as_u8:
-        from assistant.gguf_ir import exact_q4_1
+    from assistant.gguf_ir import exact_q4_1, q4_1_weights
 
+    if as_u8:
         print(f"exact Q4_1 (u8) in {exact_q4_1(model, gguf)} weights")
         return model
-    rows = gguf_q41_blocks(gguf)
     patched = 0
-    for op in model.get_ops():
-        if op.get_type_name() != "Subtract":
-            continue
-        weight_convert, zp_convert = (op.input_value(i).get_node() for i in range(2))
-        if weight_convert.get_type_name() != "Convert" or zp_convert.get_type_name() != "Convert":
-            continue
-        weight, zp = weight_convert.input_value(0).get_node(), zp_convert.input_value(0).get_node()
-        if weight.get_output_element_type(0) != ov.Type.u4 or zp.get_output_element_type(0) != ov.Type.u4:
-            continue
-        multiply = next(iter(op.output(0).get_target_inputs())).get_node()
-        scale_node = multiply.input_value(1).get_node()
-        q = _u4(weight)  # [rows, groups, 32]
-        d = np.array(scale_node.get_data(), dtype=np.float16)[..., 0]  # [rows, groups]
-        new_zp = np.empty(d.shape, dtype=np.float32)
-        for r in range(q.shape[0]):
-            dm = rows.get(d[r].tobytes() + q[r].tobytes())
-            if dm is None:
-                raise ValueError(f"no GGUF Q4_1 row matches {op.get_friendly_name()} row {r}")
-            gd, gm = dm[0].astype(np.float32), dm[1].astype(np.float32)
-            new_zp[r] = -gm / np.where(gd == 0, 1, gd)
-        op.input(1).replace_source_output(opset13.constant(new_zp[..., None].astype(np.float16)).output(0))
+    for subtract, _multiply, _q, d, m in q4_1_weights(model, gguf):
+        new_zp = -m / np.where(d == 0, 1, d).astype(np.float32)
+        subtract.input(1).replace_source_output(opset13.constant(new_zp[..., None].astype(np.float16)).output(0))
         patched += 1
     model.validate_nodes_and_infer_types()
     print(f"exact Q4_1 zero points in {patched} weights")
     return model
-
-
-def _u4(node) -> np.ndarray:
-    """Values of a u4 Constant (two per byte, low nibble first), in its shape."""
-    import numpy as np
-
-    shape = tuple(node.get_output_shape(0))
-    packed = np.frombuffer(node.get_data().tobytes(), dtype=np.uint8)
-    values = np.empty(packed.size * 2, dtype=np.uint8)
-    values[0::2], values[1::2] = packed & 0x0F, packed >> 4
-    return values[: int(np.prod(shape))].reshape(shape)
 
 
 def compress(model, mode: str):
