@@ -68,7 +68,7 @@ def clean_question(text: Any, *, max_chars: int) -> str:
     if _SURROGATE.search(text):
         raise InvalidQuestion("the question is not valid Unicode text (it contains lone surrogates)",
                               hint="Send the question as UTF-8 text.")
-    cleaned = _CONTROL.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))).strip()
+    cleaned = _visible(unicodedata.normalize("NFKC", text)).strip()
     if not cleaned:
         raise InvalidQuestion("the question is empty", hint="Ask something, e.g. \"How is latency measured?\"")
     if len(cleaned) > max_chars:
@@ -84,6 +84,11 @@ def clean_question(text: Any, *, max_chars: int) -> str:
             hint="Retype the name in plain Latin letters, e.g. resnet-50.",
         )
     return cleaned
+
+
+def _visible(text: str) -> str:
+    """Invisible format characters removed, control characters turned into spaces."""
+    return _CONTROL.sub(" ", _INVISIBLE.sub("", text))
 
 
 def _lookalike(char: str) -> bool:
@@ -108,7 +113,7 @@ def clean_history(history: Sequence[Any]) -> list[dict[str, str]]:
     for turn in history:
         if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
             continue
-        content = _CONTROL.sub(" ", _SURROGATE.sub("", _INVISIBLE.sub("", turn["content"])))
+        content = _visible(_SURROGATE.sub("", turn["content"]))
         turns.append({"role": str(turn.get("role", "")), "content": content})
     return turns
 

@@ -124,16 +124,17 @@ def load_knowledge(dirs: Sequence[Path]) -> list[Chunk]:
 def row_chunk_ids(table: Table, index: int) -> list[str]:
     """The chunk id of each row of the document's table number `index`; a repeated name gets -2, -3, ..."""
     stem = f"{table.source}#table-{index}"
-    ids: list[str] = []
     seen: set[str] = set()
-    for row in table.rows:
-        base = f"{stem}-{slugify(row[0].text if row else '')}"
-        chunk_id, n = base, 2
-        while chunk_id in seen:
-            chunk_id, n = f"{base}-{n}", n + 1
-        seen.add(chunk_id)
-        ids.append(chunk_id)
-    return ids
+    return [_unique_id(f"{stem}-{slugify(row[0].text if row else '')}", seen) for row in table.rows]
+
+
+def _unique_id(base: str, taken: set[str]) -> str:
+    """`base`, or `base`-2, -3, ... if taken; the result is added to `taken`."""
+    chunk_id, n = base, 2
+    while chunk_id in taken:
+        chunk_id, n = f"{base}-{n}", n + 1
+    taken.add(chunk_id)
+    return chunk_id
 
 
 def document_chunks(sections: Sequence[Chunk], tables: Sequence[Table], *, doc_title: str) -> tuple[Chunk, ...]:
@@ -144,10 +145,7 @@ def document_chunks(sections: Sequence[Chunk], tables: Sequence[Table], *, doc_t
     taken = {chunk.id for chunk in table_part}
     renamed = []
     for chunk in sections:
-        chunk_id, n = chunk.id, 2
-        while chunk_id in taken:
-            chunk_id, n = f"{chunk.id}-{n}", n + 1
-        taken.add(chunk_id)
+        chunk_id = _unique_id(chunk.id, taken)
         renamed.append(chunk if chunk_id == chunk.id else dataclasses.replace(chunk, id=chunk_id))
     return (*renamed, *table_part)
 
