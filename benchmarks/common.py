@@ -53,11 +53,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 3, b
     while min(len(v) for v in samples.values()) < runs:
         order = names if turn % 2 == 0 else names[::-1]
         for name in order:
-            todo = min(block, runs - len(samples[name]))
-            for _ in range(todo):
-                start = time.perf_counter()
-                fns[name]()
-                samples[name].append((time.perf_counter() - start) * 1000)
+            samples[name].extend(time_calls(fns[name], min(block, runs - len(samples[name])), warmup=0))
         turn += 1
     return samples
 

@@ -2,8 +2,9 @@
 
     python -m benchmarks.llm_worker --backend openvino|llamacpp|torch --prompts FILE [options]
 
-The orchestrator (benchmarks/llm_compare.py) starts one worker per backend so that each has its own
-peak RSS, then sends `run N` to the workers in turn (interleaved) and `quit` at the end.
+The orchestrator (benchmarks/llm_compare.py) starts a worker per backend, so that each has its own peak
+RSS: by default a fresh one for every measured run (`run N`, then `quit`); with --resident one per
+backend that gets every `run N` in turn (interleaved) and `quit` at the end.
 
 Every backend gets the *same token ids* (prompt N of the prompts file, made by the openvino worker
 with the GGUF's own tokenizer), decodes greedily and ignores EOS so that all produce exactly
