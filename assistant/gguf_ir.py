@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 #   stock u4 + the exact correction per group, (x summed per group) @ (m + d*z) added  8.58; 0.95-1.04x
 #     after each projection: exact, but 3 more nodes per projection eat most of the u4 gain
 #   u4 with f16 zero points (exact)                               8.55; 1.0x, 1.5x time to first token
+#   u4 + the correction as one more u4 group of the same MatMul, its input padded with the group sums of
+#     x (ReduceSum, Pad, Concat per input)                 8.58; slower (the 3 small nodes per input cost
+#     more than the u4 bytes save)
+#   int8 per output channel (NNCF, symmetric) from these weights  8.556 / 12.146; 0.95-1.0x: per-FC cost
+#     is set by the bytes streamed (~13 GB/s for a model-sized chain of FCs here) plus ~25 us per node,
+#     not by the 32-value groups
 # The u8 form stays: exact to d/32 with the fastest first token. The stock IR (fused) takes 0.86-0.88x the
 # time per token (u8 doubles the weight bytes read per token; a lone FC measured memory-bound here).
 GGUF_IR_FORMAT = "q41u8-lmi8-fused"  # part of llm.py's IR cache key: change it when a rewrite changes
