@@ -34,6 +34,7 @@ class Settings:
     tool_timeout_s: int = 900
     history_db: Path = PROJECT_ROOT / ".cache" / "history.sqlite"
     auto_pull: bool = True
+    huge_pages: bool = True  # back the loaded model with transparent huge pages (assistant/hugepages.py)
 
     def __post_init__(self) -> None:
         if self.tools_mode not in {"run", "plan", "off"}:
@@ -88,7 +89,19 @@ class Settings:
                     values[key] = int(environ[env_name])
                 except ValueError as exc:
                     raise ConfigError(f"{env_name} must be an integer, not {environ[env_name]!r}") from exc
+        if "OVPERF_HUGE_PAGES" in environ:
+            values["huge_pages"] = parse_flag("OVPERF_HUGE_PAGES", environ["OVPERF_HUGE_PAGES"])
         if bench_dirs := environ.get("OVPERF_BENCH_DIRS"):
             values["bench_allowed_dirs"] = tuple(Path(p) for p in bench_dirs.split(":") if p)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def parse_flag(name: str, text: str) -> bool:
+    """An on/off setting: 1/true/yes/on or 0/false/no/off (any case); ConfigError otherwise."""
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be on or off, not {text!r}", hint=f"Set {name}=1 or {name}=0.")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from assistant import hugepages
 from assistant.config import Settings
 from assistant.errors import DeviceNotAvailable, ModelError
 from assistant.gguf_ir import GGUF_IR_FORMAT, rewrite_ir
@@ -121,7 +122,7 @@ class OpenVINOLLM:
     """openvino_genai.LLMPipeline over a GGUF file or an OpenVINO IR folder; greedy decoding."""
 
     def __init__(self, path: Path, *, device: str = "CPU", cache_dir: Path | None = None,
-                 properties: dict[str, Any] | None = None) -> None:
+                 properties: dict[str, Any] | None = None, huge_pages: bool = True) -> None:
         self.path = Path(path)
         self.device = check_device(device)
         self.name = self.path.stem if self.path.is_file() else self.path.name
@@ -129,6 +130,7 @@ class OpenVINOLLM:
         self.properties = dict((GGUF_PROPERTIES if is_gguf else {}) if properties is None else properties)
         self.prompt_lookup = bool(self.properties.get("prompt_lookup"))
         start = time.perf_counter()
+        memory_before = hugepages.anonymous_regions()
         try:
             if is_gguf and cache_dir is not None:
                 self.pipeline = _load_gguf_cached(self.path, self.device, self.properties, cache_dir)
@@ -142,9 +144,14 @@ class OpenVINOLLM:
             raise ModelError(f"OpenVINO cannot load {self.path} on {self.device}: {_first_line(exc)}",
                              hint="Check that it is a supported GGUF (llama/qwen2/qwen3, Q4_0/Q4_1/Q8_0/F16) "
                                   "or an IR folder exported with: ovperf models convert") from None
-        self.load_ms = (time.perf_counter() - start) * 1000
         self.tokenizer = self.pipeline.get_tokenizer()
         self.lock = threading.Lock()  # one generation at a time: the pipeline keeps per-request state
+        if huge_pages:  # after a first token: the plugin lays out its weights on the first inference
+            self.generate([{"role": "user", "content": "Hi"}], max_new_tokens=1)
+            self.huge_pages = hugepages.back_with_huge_pages(memory_before)
+        else:
+            self.huge_pages = hugepages.HugePageReport(skipped="turned off")
+        self.load_ms = (time.perf_counter() - start) * 1000
 
     def __repr__(self) -> str:
         return f"OpenVINOLLM({str(self.path)!r}, device={self.device!r})"
@@ -417,4 +424,4 @@ def load_llm(settings: Settings, *, progress: Callable[[float, str], None] | Non
     path = resolve_llm_path(settings, progress=progress)
     if progress:
         progress(1.0, f"loading {path.name} on {device}")
-    return OpenVINOLLM(path, device=device, cache_dir=settings.ov_cache_dir)
+    return OpenVINOLLM(path, device=device, cache_dir=settings.ov_cache_dir, huge_pages=settings.huge_pages)

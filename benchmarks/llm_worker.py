@@ -55,6 +55,7 @@ class OpenVINOBackend(Backend):
     def __init__(self, model: Path, properties: dict[str, Any] | None, cache_dir: Path | None,
                  threads: int | None, scheduler: dict[str, Any] | None = None, plain: bool = False) -> None:
 
+        from assistant.config import Settings
         from assistant.llm import GGUF_PROPERTIES, OpenVINOLLM
 
         defaults = GGUF_PROPERTIES if model.suffix == ".gguf" else {}
@@ -66,7 +67,9 @@ class OpenVINOBackend(Backend):
         if scheduler:  # fields over llm.py's scheduler settings (llm.py makes the SchedulerConfig)
             props = props if props is not None else dict(defaults)
             props["scheduler_config"] = {**(props.get("scheduler_config") or {}), **scheduler}
-        self.llm = OpenVINOLLM(model, cache_dir=cache_dir, properties=props)
+        self.llm = OpenVINOLLM(model, cache_dir=cache_dir, properties=props,
+                               huge_pages=Settings.from_env(os.environ).huge_pages)
+        self.huge_pages = self.llm.huge_pages.summary()
         self.properties = {k: str(v) for k, v in self.llm.properties.items()}
         self.threads = threads
 
@@ -151,6 +154,9 @@ class LlamaCppBackend(Backend):
         import llama_cpp
         import llama_cpp.llama as llama_module
 
+        from assistant import hugepages
+        from assistant.config import Settings
+
         self.threads = threads
         options = dict(options or {})
         self.system_info = llama_cpp.llama_print_system_info().decode(errors="replace")
@@ -167,6 +173,10 @@ class LlamaCppBackend(Backend):
 
         llama_module.llama_cpp.llama_model_default_params = model_params
         lookup = options.pop("prompt_lookup", None)  # {"max_ngram_size": .., "num_pred_tokens": ..}
+        # the same huge-page step as the product's OpenVINOLLM (it helps llama.cpp too when the weights are
+        # in anonymous memory, use_mmap=False); OVPERF_HUGE_PAGES=0 turns it off for both
+        huge_pages = options.pop("huge_pages", Settings.from_env(os.environ).huge_pages)
+        memory_before = hugepages.anonymous_regions()
         kwargs = {"n_ctx": n_ctx, "n_batch": n_ctx, "n_ubatch": n_ctx, "n_threads": threads,
                   "n_threads_batch": threads, "verbose": False, **options}
         if lookup is not None:
@@ -174,6 +184,8 @@ class LlamaCppBackend(Backend):
 
             kwargs["draft_model"] = LlamaPromptLookupDecoding(**lookup)
         self.llm = llama_cpp.Llama(model_path=str(model), **kwargs)
+        self.huge_pages = (hugepages.back_with_huge_pages(memory_before) if huge_pages
+                           else hugepages.HugePageReport(skipped="turned off")).summary()
         if lookup is not None:
             kwargs["draft_model"] = f"LlamaPromptLookupDecoding({lookup})"
         self.options = {**{k: v for k, v in kwargs.items() if k != "verbose"}, "use_extra_bufts": bool(extra),
@@ -318,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         backend = TorchBackend(args.model, args.threads, args.dtype)
         info["options"] = backend.options  # type: ignore[attr-defined]
+    info["huge_pages"] = getattr(backend, "huge_pages", None)
     info["load_s"] = round(time.perf_counter() - started, 3)
     info["rss_after_load_mb"] = rss_mb()
     prompts = json.loads(args.prompts.read_text())

@@ -281,3 +281,14 @@ def test_a_new_ir_format_replaces_the_older_ones_of_the_same_model(llm, tmp_path
     assert not older.exists()
     assert other_version.is_dir() and other_model.is_dir()
     assert len([p for p in (tmp_path / "gguf-ir").iterdir() if p.name.startswith(llm.path.stem)]) == 2
+
+
+@pytest.mark.model
+def test_huge_pages_change_the_memory_not_the_output(llm):
+    from assistant.hugepages import thp_unavailable
+
+    without = OpenVINOLLM(llm.path, huge_pages=False)
+    assert without.huge_pages.skipped == "turned off" and without.huge_pages.advised_bytes == 0
+    if thp_unavailable() is None:
+        assert llm.huge_pages.advised_bytes > 50 * 2**20  # the weights (about 200 MB for the default model)
+    assert without.generate(QUESTION, max_new_tokens=24).text == llm.generate(QUESTION, max_new_tokens=24).text

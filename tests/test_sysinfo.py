@@ -37,6 +37,15 @@ def test_cores_and_memory_are_plausible(info: dict) -> None:
     assert 0 < info["memory"]["available_gb"] <= info["memory"]["total_gb"]
 
 
+def test_transparent_huge_page_mode_is_the_kernel_setting(info: dict) -> None:
+    setting = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not setting.is_file():
+        assert info["memory"]["transparent_huge_pages"] is None
+        return
+    selected = [word[1:-1] for word in setting.read_text().split() if word.startswith("[")]
+    assert [info["memory"]["transparent_huge_pages"]] == selected
+
+
 def test_cpu_name_matches_openvino(info: dict) -> None:
     assert info["cpu"]["name"] == ov.Core().get_property("CPU", "FULL_DEVICE_NAME")
 

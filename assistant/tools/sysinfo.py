@@ -75,12 +75,15 @@ def _cores() -> dict[str, int | None]:
             "logical_cores": psutil.cpu_count(logical=True)}
 
 
-def _memory() -> dict[str, float]:
-    """Total and available memory in GB (10^9 bytes)."""
+def _memory() -> dict[str, Any]:
+    """Total and available memory in GB (10^9 bytes) and the transparent huge page mode."""
     import psutil
 
+    from assistant.hugepages import thp_mode
+
     memory = psutil.virtual_memory()
-    return {"total_gb": round(memory.total / 1e9, 2), "available_gb": round(memory.available / 1e9, 2)}
+    return {"total_gb": round(memory.total / 1e9, 2), "available_gb": round(memory.available / 1e9, 2),
+            "transparent_huge_pages": thp_mode()}
 
 
 def _os_name() -> str:
