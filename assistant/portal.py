@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
+from assistant.config import parse_flag
 from assistant.errors import ConfigError
 
 Scope = MutableMapping[str, Any]
@@ -31,6 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 GUARDED_PREFIXES = ("/api/", "/v1/")
+LOGIN_PATHS = ("/login", "/login/")  # the web UI's sign-in (API key as password): rate-limited per IP
 """Paths the guard applies to (`/healthz` is never guarded)."""
 
 
@@ -75,19 +77,15 @@ class PortalSettings:
                 except ValueError as exc:
                     raise ConfigError(f"{env_name} must be an integer, not {environ[env_name]!r}") from exc
         if "OVPERF_API_TOOLS" in environ:
-            values["tools_enabled"] = _flag(environ["OVPERF_API_TOOLS"])
+            values["tools_enabled"] = parse_flag("OVPERF_API_TOOLS", environ["OVPERF_API_TOOLS"])
         if "OVPERF_UI" in environ:
-            values["ui_enabled"] = _flag(environ["OVPERF_UI"])
+            values["ui_enabled"] = parse_flag("OVPERF_UI", environ["OVPERF_UI"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _flag(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def error_body(error: str, message: str, hint: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -127,7 +125,8 @@ class BodyTooLarge(HTTPException):
 
 
 class PortalGuard:
-    """ASGI middleware: body size, API key and rate limit for `/api/*` and `/v1/*`."""
+    """ASGI middleware: body size, API key and rate limit for `/api/*` and `/v1/*`; body size and rate
+    limit (per IP) for the web UI's sign-in, so API keys cannot be guessed there at speed."""
 
     def __init__(self, app: ASGIApp, portal: PortalSettings) -> None:
         self.app = app
@@ -135,26 +134,27 @@ class PortalGuard:
         self.limiter = RateLimiter(portal.rate_limit_per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(GUARDED_PREFIXES) \
-                or scope["method"] == "OPTIONS":
+        login = scope["type"] == "http" and scope["path"] in LOGIN_PATHS
+        if not login and (scope["type"] != "http" or not scope["path"].startswith(GUARDED_PREFIXES)
+                          or scope["method"] == "OPTIONS"):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        rejection = self._reject(scope, headers)
+        rejection = self._reject(scope, headers, key_required=not login)
         if rejection is not None:
             status, body, extra_headers = rejection
             await _send_json(send, status, body, extra_headers)
             return
         await self._forward_limited(scope, receive, send)
 
-    def _reject(self, scope: Scope, headers: dict[str, str]
+    def _reject(self, scope: Scope, headers: dict[str, str], *, key_required: bool = True
                 ) -> tuple[int, dict[str, Any], list[tuple[str, str]]] | None:
         limit = self.portal.max_body_bytes
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
             return 413, _too_large(limit), []
-        key = presented_key(headers)
-        if self.portal.api_keys:
+        key = presented_key(headers) if key_required else None
+        if self.portal.api_keys and key_required:
             if key is None:
                 return 401, error_body("Unauthorized", "an API key is required",
                                        "Send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'."), \

@@ -147,7 +147,7 @@ def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSetti
     if portal.ui_enabled if ui is None else ui:
         from assistant.ui import mount_ui
 
-        app = mount_ui(app, runtime)
+        app = mount_ui(app, runtime, api_keys=portal.api_keys)
     return app
 
 

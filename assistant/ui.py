@@ -6,6 +6,7 @@ benchmark history. Works offline: analytics off, system fonts, no CDN assets.
 
 from __future__ import annotations
 
+import hmac
 import os
 import threading
 import time
@@ -312,7 +313,15 @@ def _component(tool: str, field: Field) -> Any:
     return gr.Textbox(value=field.default, label=label, info=field.info, elem_id=elem_id, max_lines=1)
 
 
-def mount_ui(app: FastAPI, runtime: Runtime) -> FastAPI:
-    """Mount the web UI at / (after the API routes, which keep precedence)."""
+def mount_ui(app: FastAPI, runtime: Runtime, *, api_keys: tuple[str, ...] = ()) -> FastAPI:
+    """Mount the web UI at / (after the API routes, which keep precedence).
+
+    With `api_keys`, the UI asks for a sign-in first: any user name, one of the keys as the password."""
+    auth = None
+    if api_keys:
+        def auth(_user: str, password: str) -> bool:
+            return any(hmac.compare_digest(password.encode(), key.encode()) for key in api_keys)
     return gr.mount_gradio_app(app, build_ui(runtime), path="/", theme=THEME, css=CSS, footer_links=[],
-                               ssr_mode=False, show_error=True, enable_monitoring=False)
+                               ssr_mode=False, show_error=True, enable_monitoring=False, auth=auth,
+                               auth_message="Sign in with one of this server's API keys as the password "
+                                            "(any user name).")

@@ -407,6 +407,36 @@ def test_gradio_client_calls_the_chat(settings: Settings, assistant: Assistant) 
     assert any("Sources" in (m.get("metadata") or {}).get("title", "") for m in messages)
 
 
+def test_with_api_keys_the_web_ui_needs_a_key_to_sign_in(settings: Settings, assistant: Assistant) -> None:
+    from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
+
+    with _serve(settings, assistant, ui=True, api_keys=(KEY,), rate_limit_per_minute=10_000) as server:
+        assert httpx.get(f"{server.url}/config").status_code == 401
+        with pytest.raises(AuthenticationError):
+            Client(f"{server.url}/", verbose=False)
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(f"{server.url}/", auth=("anyone", "not-the-key"), verbose=False)
+        with httpx.Client(base_url=server.url) as browser:
+            wrong = browser.post("/login", data={"username": "me", "password": "not-the-key"})
+            assert wrong.status_code in (400, 401) and "access-token" not in "".join(wrong.cookies.keys())
+            assert browser.get("/config").status_code == 401
+            signed_in = browser.post("/login", data={"username": "me", "password": KEY})
+            assert signed_in.status_code == 200
+            assert browser.get("/config").status_code == 200
+        client = Client(f"{server.url}/", auth=("anyone", KEY), verbose=False)
+        messages = client.predict(CATALOG_QUESTION, [], api_name="/chat")
+    assert "224x224" in json.dumps(messages[1]["content"])
+
+
+def test_sign_in_attempts_are_rate_limited(settings: Settings, assistant: Assistant) -> None:
+    with _serve(settings, assistant, ui=True, api_keys=(KEY,), rate_limit_per_minute=3) as server:
+        codes = [httpx.post(f"{server.url}/login", data={"username": "me", "password": f"guess-{i}"}).status_code
+                 for i in range(5)]
+        assert codes[:3] != [429] * 3 and codes[3:] == [429, 429]
+        assert httpx.get(f"{server.url}/config").status_code == 401  # other UI routes: Gradio's own check
+
+
 def test_widget_and_demo_are_served(open_server: LiveServer) -> None:
     widget = httpx.get(f"{open_server.url}/widget.js")
     assert widget.status_code == 200 and "javascript" in widget.headers["content-type"]
