@@ -1,5 +1,5 @@
-"""Rewrites of the IR openvino_genai builds from a GGUF: exact Q4_1 weights, an int8 LM head and fused
-projections. `rewrite_ir` applies them once, when llm.py caches the IR."""
+"""Rewrites of the IR openvino_genai builds from a GGUF: exact Q4_1 weights (as int8 per row), an int8 LM
+head and fused projections. `rewrite_ir` applies them once, when llm.py caches the IR."""
 
 from __future__ import annotations
 
@@ -16,32 +16,29 @@ log = logging.getLogger(__name__)
 # -- exact Q4_1 weights -------------------------------------------------------------------------------
 # openvino_genai's GGUF reader stores a Q4_1 block (x = d*q + m, q in 0..15, d and m f16 per 32 weights)
 # as u4 q with a *u4 integer* zero point round(-m/d): every weight is off by up to d/2, as much as the
-# 4-bit quantization error itself. llama.cpp and transformers compute d*q + m exactly (they agree with
-# each other token for token; the stock IR left them at the 3rd generated token of the benchmark prompt,
-# the rewritten one follows them for 14+). The IR is rewritten once, when it is cached: x = (d/16) *
-# (q8 - z8) with u8 q8 = 16q + c and u8 zero point z8, error <= d/32 (an exact f16 zero point instead
-# costs 1.55x time to first token). Perplexity on the FAQ text (1,335 tokens): stock IR 35.17, rewritten
-# 28.01 (exact f32 weights: 27.84), with the int8 LM head below 28.10. The cost is decode speed: plain
-# decoding 1.23-1.29x time per token of the stock IR, 1.14x with the int8 LM head (paired medians of 6
-# interleaved rounds); prompt lookup more than pays it back.
-# Alternatives measured (perplexity on the first 1,400 tokens of the FAQ / of another text; exact
-# weights 8.55 / 12.14, stock IR 10.49 / 13.84; plain decoding time per token vs this rewrite, fused,
-# resident-process runs):
+# 4-bit quantization error itself. llama.cpp and transformers compute d*q + m exactly. Perplexity over
+# 12,417 tokens (the FAQ, another text, this project's READMEs; 1,024-token windows): stock IR 36.35,
+# exact weights 29.76. OpenVINO's CPU kernels have no fast path for a fractional zero point, so the IR is
+# rewritten once, when it is cached, with the exact values requantized to **int8 per output row**
+# (symmetric, f16 scale max|w|/127 per row): 29.73, the same quality (error <= half an int8 step,
+# a row's max|w|/254, against d/2 for the stock import). It is also the fastest
+# exact form measured here (plain decoding, fresh processes, huge pages on):
+#   u8 in 32-value groups, q8 = 16q + c with a u8 zero point (error <= d/32; the previous rewrite)  1.0x
+#   int8 per row (this rewrite)                                              0.88x (direct), 0.93x genai
+#   stock u4 (rounded zero points, 36.35)                                    0.74x (direct)
+# Alternatives measured before (first 1,400 tokens of the FAQ / of another text: exact 8.55 / 12.14,
+# stock IR 10.49 / 13.84, int8 per row 8.59 / 12.14):
 #   stock u4 + a per-channel bias for the mean rounding error (calibrated on other text)  9.84 / 13.87
 #   NNCF int4_asym g32 from the exact weights, scale estimation (+AWQ), 32 x 256 tokens   9.18 (8.96) /
 #                                                                 13.57 (13.14); as fast as the stock IR
 #   stock u4 + the exact correction per group, (x summed per group) @ (m + d*z) added  8.58; 0.95-1.04x
-#     after each projection: exact, but 3 more nodes per projection eat most of the u4 gain
-#   u4 with f16 zero points (exact)                               8.55; 1.0x, 1.5x time to first token
+#     of u8 after each projection: exact, but 3 more nodes per projection eat most of the u4 gain
 #   u4 + the correction as one more u4 group of the same MatMul, its input padded with the group sums of
-#     x (ReduceSum, Pad, Concat per input)                 8.58; slower (the 3 small nodes per input cost
-#     more than the u4 bytes save)
-#   int8 per output channel (NNCF, symmetric) from these weights  8.556 / 12.146; 0.95-1.0x: per-FC cost
-#     is set by the bytes streamed (~13 GB/s for a model-sized chain of FCs here) plus ~25 us per node,
-#     not by the 32-value groups
-# The u8 form stays: exact to d/32 with the fastest first token. The stock IR (fused) takes 0.86-0.88x the
-# time per token (u8 doubles the weight bytes read per token; a lone FC measured memory-bound here).
-GGUF_IR_FORMAT = "q41u8-lmi8-fused"  # part of llm.py's IR cache key: change it when a rewrite changes
+#     x (ReduceSum, Pad, Concat per input)                          8.58; slower than u8 (the same reason)
+#   u4 with f16 zero points (exact)                          8.55; as fast as u8, 1.5x time to first token
+# Per-FC cost is set by the bytes streamed (~13 GB/s for a model-sized chain of FCs here) plus ~25 us
+# per node: the 32-value groups cost little with 4 KiB pages, but with huge pages (hugepages.py) they do.
+GGUF_IR_FORMAT = "q41i8-lmi8-fused"  # part of llm.py's IR cache key: change it when a rewrite changes
 _GGUF_Q4_1 = 3
 _GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q",
                  12: "<d"}
@@ -214,7 +211,8 @@ def q4_1_weights(model: Any, gguf: Path) -> Iterator[tuple[Any, Any, Any, Any, A
 
 
 def exact_q4_1(model: Any, gguf: Path) -> int:
-    """Make the model's Q4_1 weights equal the GGUF's d*q + m (see above); the number of weights rewritten."""
+    """The previous rewrite (kept for benchmarks/ir_variants.py): the GGUF's d*q + m as u8 in 32-value groups,
+    (d/16) * (q8 - z8) with q8 = 16q + c, error <= d/32; the number of weights rewritten."""
     import numpy as np
     import openvino as ov
     from openvino import opset13
@@ -234,6 +232,37 @@ def exact_q4_1(model: Any, gguf: Path) -> int:
     return rewritten
 
 
+def _int8_rows(weight: Any) -> tuple[Any, Any]:
+    """Symmetric int8 per row: (f16 scales max|w|/127 [rows, 1], int8 values); no value is clipped, so
+    each is within half a step of `weight`. (Scales chosen per row for the least squared error, which
+    clips a few of the largest weights, gave the same perplexity.)"""
+    import numpy as np
+
+    scale = (np.maximum(np.abs(weight).max(axis=1, keepdims=True), 1e-8) / 127).astype(np.float16)
+    # the f16 scale may be a hair small: max|w| / scale <= 127.07, which still rounds to 127
+    return scale, np.clip(np.round(weight / scale.astype(np.float32)), -127, 127).astype(np.int8)
+
+
+def q4_1_int8(model: Any, gguf: Path) -> int:
+    """Replace the model's Q4_1 weights by the GGUF's exact d*q + m requantized to int8 per output row
+    (see above); the number of weights rewritten."""
+    import numpy as np
+    import openvino as ov
+    from openvino import opset13
+
+    rewritten = 0
+    for _subtract, multiply, q, d, m in q4_1_weights(model, gguf):
+        reshape = next(iter(multiply.output(0).get_target_inputs())).get_node()
+        if reshape.get_type_name() != "Reshape":
+            raise ValueError(f"{multiply.get_friendly_name()}: expected a Reshape after the decompression")
+        exact = (d.astype(np.float32)[..., None] * q + m[..., None]).reshape(q.shape[0], -1)
+        scale, q8 = _int8_rows(exact)
+        weight = opset13.multiply(opset13.convert(opset13.constant(q8), ov.Type.f16), opset13.constant(scale))
+        reshape.output(0).replace(weight.output(0))
+        rewritten += 1
+    return rewritten
+
+
 # -- fused projections ----------------------------------------------------------------------------------
 # q/k/v read the same normalized activations, and so do gate/up. One MatMul over the concatenated weights
 # and a VariadicSplit replace them: 90 fewer FullyConnected nodes in SmolLM2's 30 layers, and the
@@ -242,12 +271,19 @@ def exact_q4_1(model: Any, gguf: Path) -> int:
 # decimals). Plain decoding, 600-token prompt: 0.93x time per token of the unfused IR with
 # `python -m benchmarks.llm_compare` (a fresh process per run, 6 rounds), 0.90-0.97x in one process.
 
-def _compressed_weight(matmul: Any) -> tuple[Any, Any, Any] | None:
-    """(values, zero point, scale) Constants of a MatMul's weight Convert(Reshape((Convert(values) -
-    Convert(zero point)) * scale)), or None for any other weight."""
+def _compressed_weight(matmul: Any) -> tuple[Any, Any | None, Any] | None:
+    """(values, zero point, scale) Constants of a MatMul's weight: Convert(Reshape((Convert(values) -
+    Convert(zero point)) * scale)) in groups, or Convert(Convert(values) * scale) per row (zero point
+    None); None for any other weight."""
     node = matmul.input_value(1).get_node()
     if node.get_type_name() == "Convert":
         node = node.input_value(0).get_node()
+    if node.get_type_name() == "Multiply":  # per row: no groups, no zero point
+        convert, scale = (node.input_value(i).get_node() for i in range(2))
+        if convert.get_type_name() != "Convert" or scale.get_type_name() != "Constant":
+            return None
+        values = convert.input_value(0).get_node()
+        return (values, None, scale) if values.get_type_name() == "Constant" else None
     if node.get_type_name() != "Reshape":
         return None
     multiply = node.input_value(0).get_node()
@@ -291,21 +327,27 @@ def fuse_projections(model: Any) -> int:
         if len(matmuls) < 2:
             continue
         parts = [_compressed_weight(m) for m in matmuls]
-        types = {tuple(c.get_output_element_type(0) for c in part) for part in parts}
+        types = {tuple(c.get_output_element_type(0) if c is not None else None for c in part) for part in parts}
         values = [_constant_values(part[0]) for part in parts]
-        if len(types) != 1 or len({v.shape[1:] for v in values}) != 1 or values[0].ndim != 3:
+        if len(types) != 1 or len({v.shape[1:] for v in values}) != 1 or values[0].ndim not in (2, 3):
             continue
         value_type, zero_type, scale_type = types.pop()
+        if (zero_type is None) != (values[0].ndim == 2):
+            continue
         sizes = [v.shape[0] for v in values]
-        merged = [np.concatenate(values)] + [np.concatenate([_constant_values(p[i]) for p in parts])
-                                             for i in (1, 2)]
-        rows, groups_per_row, group = merged[0].shape
-        decompressed = opset13.multiply(
-            opset13.subtract(opset13.convert(opset13.constant(merged[0], dtype=value_type), ov.Type.f16),
-                             opset13.convert(opset13.constant(merged[1], dtype=zero_type), ov.Type.f16)),
-            opset13.constant(merged[2], dtype=scale_type))
-        weight = opset13.convert(opset13.reshape(decompressed, opset13.constant(
-            np.array([rows, groups_per_row * group], dtype=np.int64)), False), ov.Type.f32)
+        merged = np.concatenate(values)
+        scales = np.concatenate([_constant_values(p[2]) for p in parts])
+        decompressed = opset13.convert(opset13.constant(merged, dtype=value_type), ov.Type.f16)
+        if zero_type is not None:
+            zeros = np.concatenate([_constant_values(p[1]) for p in parts])
+            decompressed = opset13.subtract(decompressed, opset13.convert(
+                opset13.constant(zeros, dtype=zero_type), ov.Type.f16))
+        decompressed = opset13.multiply(decompressed, opset13.constant(scales, dtype=scale_type))
+        if merged.ndim == 3:
+            rows, groups_per_row, group = merged.shape
+            decompressed = opset13.reshape(decompressed, opset13.constant(
+                np.array([rows, groups_per_row * group], dtype=np.int64)), False)
+        weight = opset13.convert(decompressed, ov.Type.f32)
         matmul = opset13.matmul(matmuls[0].input_value(0), weight, False, True)
         split = opset13.variadic_split(matmul, opset13.constant(np.int64(-1)),
                                        opset13.constant(np.array(sizes, dtype=np.int64)))
@@ -324,7 +366,7 @@ def rewrite_ir(xml: Path, gguf: Path) -> bool:
 
     try:
         model = ov.Core().read_model(str(xml))
-        exact = exact_q4_1(model, gguf)
+        exact = q4_1_int8(model, gguf)
         if exact:
             _lm_head_int8(model)
         fused = fuse_projections(model)
@@ -336,7 +378,8 @@ def rewrite_ir(xml: Path, gguf: Path) -> bool:
         del model
         os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
         os.replace(tmp, xml)
-        log.info("rewrote the IR of %s: %d exact Q4_1 weights, %d fused projections", gguf.name, exact, fused)
+        log.info("rewrote the IR of %s: %d Q4_1 weights exact to int8, %d fused projections", gguf.name, exact,
+                 fused)
         return True
     except Exception as exc:  # a rewrite is an optimisation: never worth failing the load for
         log.warning("kept openvino_genai's IR for %s: %s", gguf.name, exc)

@@ -31,9 +31,10 @@ from benchmarks.common import ROOT, summary
 BACKENDS = ("openvino", "openvino-plain", "llamacpp", "llamacpp-lookup", "torch")
 DEFAULT_BACKENDS = ("openvino", "openvino-plain", "llamacpp", "torch")
 # Built-in workers: label → (engine, variant spec). "openvino" is the assistant's configuration
-# (assistant/llm.py: exact Q4_1 IR, f32, prompt lookup); "-plain" is the same without prompt lookup, the
-# engine-to-engine comparison with llama.cpp's plain decoding. llama-cpp-python's own prompt lookup
-# (LlamaPromptLookupDecoding, in Python) is slower than its plain decoding here, so it is optional.
+# (assistant/llm.py: exact Q4_1 weights as int8, f32, prompt lookup, huge pages); "-plain" is the same
+# without prompt lookup, the engine-to-engine comparison with llama.cpp's plain decoding.
+# llama-cpp-python's own prompt lookup (LlamaPromptLookupDecoding, in Python) is slower than its plain
+# decoding here, so it is optional.
 BUILTIN: dict[str, tuple[str, dict[str, Any] | None]] = {
     "openvino": ("openvino", None),
     "openvino-plain": ("openvino", {"plain": True}),
