@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 #   INFERENCE_PRECISION_HINT=f32                   ttft 103 ms, 22.4 ms/token, total  795 ms
 #   ATTENTION_BACKEND=SDPA (no prefix cache)       ttft 384 ms (vs 130 ms default in the same run)
 #   KV_CACHE_PRECISION u8 / f32                    no measurable difference
-# So GGUF models keep the default backend (its prefix cache reuses the shared system prompt) with f32
+# So GGUF models keep the default backend (PagedAttention; prompt lookup below needs it) with f32
 # precision. IR folders (other, larger models) keep the plugin defaults: bf16 may win there.
 # Re-measured with `python -m benchmarks.llm_compare` (600-token RAG prompt, 128 tokens, EOS ignored,
 # interleaved rounds, time per output token of plain decoding relative to this configuration):
@@ -49,10 +49,18 @@ log = logging.getLogger(__name__)
 #   prefixes then changed greedy output between requests. openvino_genai's default scheduler kept.
 # (The rows above came from resident worker processes, which favour the later-started worker by up to
 # 1.25x; benchmarks/llm_compare.py now starts a fresh process per run. Small differences are noise.)
-GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "prompt_lookup": True}
+# Prefix caching off: with it on, asking the same question again reuses the cached prompt and computes
+# only the rest, in a batch of another size, and OpenVINO's results differ in the last bits between batch
+# sizes, enough to flip a near-tie in greedy decoding (2 of 3 test prompts gave another answer the second
+# time; KV_CACHE_PRECISION f32 did not help). Same question, same answer is worth more than the prefill of
+# the ~60-token shared system prompt and example.
+GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "prompt_lookup": True,
+                                   "scheduler_config": {"enable_prefix_caching": False}}
 # Prompt lookup decoding (openvino_genai's `prompt_lookup` pipeline property): n-grams of the prompt are
-# proposed as draft tokens and verified in one pass, so greedy output stays the same (answers to the 10
-# dev FAQ questions and 2 others: 12/12 identical). The FAQ prompt asks the model to copy a sentence of
+# proposed as draft tokens and verified in one pass, so greedy output stays the same up to rounding: the
+# verification pass computes several tokens in one batch, which can flip a near-tie (answers to the 10
+# dev FAQ questions and 2 others: 12/12 identical; a free-form 32-token answer changed one word, as it
+# also does between other batch sizes). The FAQ prompt asks the model to copy a sentence of
 # the source, which is where it pays off. Measured: time per output token 0.58x of plain decoding on
 # the benchmark prompt (suite run, 5 interleaved rounds; per-round paired median 0.61x; it varies with the
 # text: 0.45-0.9x),
@@ -231,7 +239,8 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
     The first start loads the GGUF with `enable_save_ov_model` from a scratch folder that links to it, so
     the IR lands in the cache, keyed by the file's size, mtime, the openvino_genai version and
     GGUF_IR_FORMAT. `gguf_ir.rewrite_ir` then rewrites it (exact Q4_1 weights, fused projections) and the
-    pipeline is loaded from it.
+    pipeline is loaded from it. Compiled blobs (CACHE_DIR) go into the IR folder's `compiled/`, so they
+    go when the IR does (an older IR format is removed after an upgrade).
     """
     import openvino_genai
 
@@ -240,10 +249,13 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
     same_runtime = f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}-{version}-"
     key = f"{same_runtime}{GGUF_IR_FORMAT}"
     ir_dir = cache_dir / "gguf-ir" / key
-    blob_cache = cache_dir if compile_cache else None
+
+    def blobs(folder: Path) -> Path | None:
+        return folder / "compiled" if compile_cache else None
+
     if (ir_dir / "openvino_model.xml").is_file() and (ir_dir / "openvino_tokenizer.xml").is_file():
         try:
-            return _load(ir_dir, device, properties, blob_cache)
+            return _load(ir_dir, device, properties, blobs(ir_dir))
         except RuntimeError:
             shutil.rmtree(ir_dir, ignore_errors=True)  # stale or damaged: rebuild from the GGUF below
     scratch = ir_dir.with_name(f".{ir_dir.name}.{uuid.uuid4().hex[:8]}")
@@ -266,7 +278,7 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
                 _remove_older_formats(ir_dir, same_runtime)
         if pipeline is None:
             built = ir_dir if (ir_dir / "openvino_model.xml").is_file() else scratch
-            pipeline = _load(built, device, properties, blob_cache)
+            pipeline = _load(built, device, properties, blobs(built))
         return pipeline
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -96,6 +96,9 @@ def test_gguf_loads_through_the_cached_ir_on_the_next_start(llm, tmp_path):
     assert list((tmp_path / "gguf-ir").glob("*/openvino_model.xml"))
     assert not list((tmp_path / "gguf-ir").glob(".*"))  # scratch folder removed
     warm = OpenVINOLLM(llm.path, cache_dir=tmp_path)
+    (xml,) = (tmp_path / "gguf-ir").glob("*/openvino_model.xml")
+    assert list((xml.parent / "compiled").glob("*.blob"))  # compiled blobs live (and go) with their IR
+    assert not list(tmp_path.glob("*.blob"))
     expected = llm.generate(QUESTION, max_new_tokens=24).text
     assert cold.generate(QUESTION, max_new_tokens=24).text == expected
     assert warm.generate(QUESTION, max_new_tokens=24).text == expected
@@ -106,6 +109,14 @@ def test_generation_is_greedy_and_repeatable(llm):
     first = llm.generate(QUESTION, max_new_tokens=16)
     second = llm.generate(QUESTION, max_new_tokens=16)
     assert first.text == second.text
+
+
+@pytest.mark.model
+def test_asking_again_gives_the_same_answer_with_the_prompt_in_the_prefix_cache(llm):
+    other = [QUESTION[0], {"role": "user", "content": "Explain what throughput mode means for OpenVINO."}]
+    first = [llm.generate(q, max_new_tokens=32).text for q in (QUESTION, other)]
+    again = [llm.generate(q, max_new_tokens=32).text for q in (QUESTION, other)]
+    assert again == first
 
 
 @pytest.mark.model
