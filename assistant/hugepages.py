@@ -1,11 +1,15 @@
-"""Back the memory a model load allocated with transparent huge pages (Linux), for faster decoding.
+"""Back the process's resident memory with transparent huge pages (Linux), for faster decoding.
 
 Decoding a small LLM on the CPU streams every weight once per token. With 4 KiB pages that is one TLB
 miss per 4 KiB read; with 2 MiB pages, one per 2 MiB. The kernel only gives huge pages to memory that
 asks for them (`/sys/kernel/mm/transparent_hugepage/enabled` is usually `madvise`), and OpenVINO does not
-ask. So after loading, the anonymous memory that appeared during the load is advised (MADV_HUGEPAGE) and
-collapsed into huge pages at once (MADV_COLLAPSE, Linux 6.1+; older kernels fall back to khugepaged,
-which collapses it in the background). The contents do not change.
+ask. So after the model is loaded, every 2 MiB stretch of anonymous memory that is (almost) all in RAM
+(`/proc/self/pagemap`) is advised (MADV_HUGEPAGE) and collapsed into a huge page at once (MADV_COLLAPSE,
+Linux 6.1+; older kernels leave it to khugepaged, in the background). Contents do not change, and
+untouched memory (thread stacks, reserved arenas) is left alone, so nothing new is committed.
+
+Looking at what is resident rather than at what the load allocated matters in a long-lived process: the
+allocator reuses freed memory, so a model loaded after other work lands in old mappings.
 
 OpenVINO's CPU plugin lays its weights out on the first inference, so llm.py calls this after a one-token
 warm-up. Measured on the default model (2-core Xeon, plain decoding, fresh process per run): time per
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +35,9 @@ log = logging.getLogger(__name__)
 HUGE_PAGE = 2 << 20
 MADV_HUGEPAGE = 14
 MADV_COLLAPSE = 25
+MIN_FILL = 0.9  # share of a 2 MiB stretch that must be resident before it is collapsed
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+PAGEMAP = Path("/proc/self/pagemap")
 
 Region = tuple[int, int]  # [start, end) addresses
 
@@ -51,54 +58,59 @@ class HugePageReport:
                 "collapsed now (the rest as the kernel finds time)")
 
 
-def anonymous_regions(smaps: str | None = None, *, min_resident: float = 0.0) -> list[Region]:
-    """The process's private anonymous read-write mappings (heap and mmap'ed allocations) of which at
-    least `min_resident` is in memory (reserved but untouched memory, e.g. thread stacks, is left out:
-    collapsing it would commit it)."""
-    if smaps is None:
+def anonymous_regions(maps: str | None = None) -> list[Region]:
+    """The process's private anonymous read-write mappings (heap and mmap'ed allocations)."""
+    if maps is None:
         try:
-            smaps = Path("/proc/self/smaps").read_text()
+            maps = Path("/proc/self/maps").read_text()
         except OSError:
             return []
     regions = []
-    current: Region | None = None
-    for line in smaps.splitlines():
+    for line in maps.splitlines():
         fields = line.split()
-        if fields and "-" in fields[0] and not fields[0].endswith(":"):
-            current = None
-            name = fields[5] if len(fields) > 5 else ""
-            if (len(fields) >= 5 and fields[1].startswith("rw") and fields[1][3:4] == "p" and fields[4] == "0"
-                    and name in ("", "[heap]")):
-                start, end = (int(x, 16) for x in fields[0].split("-"))
-                current = (start, end)
-        elif current and fields[:1] == ["Rss:"]:
-            if int(fields[1]) * 1024 >= min_resident * (current[1] - current[0]):
-                regions.append(current)
-            current = None
+        if len(fields) < 5 or not fields[1].startswith("rw") or fields[1][3:4] != "p" or fields[4] != "0":
+            continue
+        if (fields[5] if len(fields) > 5 else "") not in ("", "[heap]"):
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        regions.append((start, end))
     return regions
 
 
-def new_regions(before: list[Region], after: list[Region]) -> list[Region]:
-    """Parts of `after` not covered by `before`, cut to whole huge pages (smaller leftovers dropped)."""
-    pieces = []
-    old = sorted(before)
-    for start, end in sorted(after):
-        cursor = start
-        for old_start, old_end in old:
-            if old_end <= cursor or old_start >= end:
-                continue
-            if old_start > cursor:
-                pieces.append((cursor, old_start))
-            cursor = max(cursor, old_end)
-        if cursor < end:
-            pieces.append((cursor, end))
-    aligned = []
-    for start, end in pieces:
+def huge_page_spans(regions: list[Region]) -> list[Region]:
+    """The whole 2 MiB-aligned stretches inside `regions`."""
+    spans = []
+    for start, end in regions:
         start = -(-start // HUGE_PAGE) * HUGE_PAGE
         end = end // HUGE_PAGE * HUGE_PAGE
         if end > start:
-            aligned.append((start, end))
-    return aligned
+            spans.append((start, end))
+    return spans
+
+
+def resident_spans(spans: list[Region], pagemap: Path = PAGEMAP, min_fill: float = MIN_FILL) -> list[Region]:
+    """The huge-page-sized pieces of `spans` with at least `min_fill` of their pages in RAM, adjacent ones
+    merged (bit 63 of each 8-byte /proc/self/pagemap entry: page present)."""
+    import numpy as np
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    per_huge = HUGE_PAGE // page
+    dense: list[Region] = []
+    try:
+        with pagemap.open("rb") as entries:
+            for start, end in spans:
+                entries.seek(start // page * 8)
+                present = np.frombuffer(entries.read((end - start) // page * 8), dtype=np.uint64) >> np.uint64(63)
+                counts = present.reshape(-1, per_huge).sum(axis=1)
+                for i in np.flatnonzero(counts >= min_fill * per_huge):
+                    chunk = start + int(i) * HUGE_PAGE
+                    if dense and dense[-1][1] == chunk:
+                        dense[-1] = (dense[-1][0], chunk + HUGE_PAGE)
+                    else:
+                        dense.append((chunk, chunk + HUGE_PAGE))
+    except (OSError, ValueError):
+        return []
+    return dense
 
 
 def thp_mode() -> str | None:
@@ -123,8 +135,8 @@ def thp_unavailable() -> str | None:
     return None
 
 
-def back_with_huge_pages(before: list[Region]) -> HugePageReport:
-    """Advise and collapse the anonymous memory allocated since `before` (from `anonymous_regions()`)."""
+def back_with_huge_pages() -> HugePageReport:
+    """Advise and collapse the resident anonymous memory of this process into huge pages (see above)."""
     if reason := thp_unavailable():
         return HugePageReport(skipped=reason)
     try:
@@ -135,7 +147,7 @@ def back_with_huge_pages(before: list[Region]) -> HugePageReport:
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     madvise.restype = ctypes.c_int
     advised = collapsed = 0
-    for start, end in new_regions(before, anonymous_regions(min_resident=0.5)):
+    for start, end in resident_spans(huge_page_spans(anonymous_regions())):
         if madvise(start, end - start, MADV_HUGEPAGE) != 0:
             continue
         advised += end - start

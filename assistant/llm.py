@@ -138,7 +138,6 @@ class OpenVINOLLM:
         self.properties = dict((GGUF_PROPERTIES if is_gguf else {}) if properties is None else properties)
         self.prompt_lookup = bool(self.properties.get("prompt_lookup"))
         start = time.perf_counter()
-        memory_before = hugepages.anonymous_regions()
         try:
             if is_gguf and cache_dir is not None:
                 self.pipeline = _load_gguf_cached(self.path, self.device, self.properties, cache_dir)
@@ -156,7 +155,7 @@ class OpenVINOLLM:
         self.lock = threading.Lock()  # one generation at a time: the pipeline keeps per-request state
         if huge_pages:  # after a first token: the plugin lays out its weights on the first inference
             self.generate([{"role": "user", "content": "Hi"}], max_new_tokens=1)
-            self.huge_pages = hugepages.back_with_huge_pages(memory_before)
+            self.huge_pages = hugepages.back_with_huge_pages()
         else:
             self.huge_pages = hugepages.HugePageReport(skipped="turned off")
         self.load_ms = (time.perf_counter() - start) * 1000

@@ -176,7 +176,6 @@ class LlamaCppBackend(Backend):
         # the same huge-page step as the product's OpenVINOLLM (it helps llama.cpp too when the weights are
         # in anonymous memory, use_mmap=False); OVPERF_HUGE_PAGES=0 turns it off for both
         huge_pages = options.pop("huge_pages", Settings.from_env(os.environ).huge_pages)
-        memory_before = hugepages.anonymous_regions()
         kwargs = {"n_ctx": n_ctx, "n_batch": n_ctx, "n_ubatch": n_ctx, "n_threads": threads,
                   "n_threads_batch": threads, "verbose": False, **options}
         if lookup is not None:
@@ -184,7 +183,7 @@ class LlamaCppBackend(Backend):
 
             kwargs["draft_model"] = LlamaPromptLookupDecoding(**lookup)
         self.llm = llama_cpp.Llama(model_path=str(model), **kwargs)
-        self.huge_pages = (hugepages.back_with_huge_pages(memory_before) if huge_pages
+        self.huge_pages = (hugepages.back_with_huge_pages() if huge_pages
                            else hugepages.HugePageReport(skipped="turned off")).summary()
         if lookup is not None:
             kwargs["draft_model"] = f"LlamaPromptLookupDecoding({lookup})"
