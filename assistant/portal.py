@@ -32,8 +32,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 GUARDED_PREFIXES = ("/api/", "/v1/")
-LOGIN_PATHS = ("/login", "/login/")  # the web UI's sign-in (API key as password): rate-limited per IP
 """Paths the guard applies to (`/healthz` is never guarded)."""
+LOGIN_PATHS = ("/login", "/login/")
+"""The web UI's sign-in (an API key as the password): body size and rate limit per IP, no key."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +160,7 @@ class PortalGuard:
                 return 401, error_body("Unauthorized", "an API key is required",
                                        "Send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'."), \
                     [("www-authenticate", "Bearer")]
-            if not any(hmac.compare_digest(key.encode(), k.encode()) for k in self.portal.api_keys):
+            if not key_is_valid(key, self.portal.api_keys):
                 return 401, error_body("Unauthorized", "the API key is not valid",
                                        "Check the key with the portal's administrator."), \
                     [("www-authenticate", "Bearer")]
@@ -199,6 +200,11 @@ class PortalGuard:
         except BodyTooLarge:
             if not started:
                 await _send_json(send, 413, _too_large(limit), [])
+
+
+def key_is_valid(key: str, api_keys: tuple[str, ...]) -> bool:
+    """True if `key` is one of `api_keys` (compared in constant time)."""
+    return any(hmac.compare_digest(key.encode(), k.encode()) for k in api_keys)
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:

@@ -6,7 +6,6 @@ benchmark history. Works offline: analytics off, system fonts, no CDN assets.
 
 from __future__ import annotations
 
-import hmac
 import os
 import threading
 import time
@@ -19,6 +18,7 @@ from fastapi import FastAPI
 from assistant.answer import DoneEvent, SourcesEvent, TokenEvent, ToolCall, ToolResultEvent, ToolStartedEvent
 from assistant.errors import AssistantError
 from assistant.history import History
+from assistant.portal import key_is_valid
 from assistant.runtime import Runtime
 from assistant.tool_summary import summarize
 from assistant.ui_format import (
@@ -320,7 +320,7 @@ def mount_ui(app: FastAPI, runtime: Runtime, *, api_keys: tuple[str, ...] = ()) 
     auth = None
     if api_keys:
         def auth(_user: str, password: str) -> bool:
-            return any(hmac.compare_digest(password.encode(), key.encode()) for key in api_keys)
+            return key_is_valid(password, api_keys)
     return gr.mount_gradio_app(app, build_ui(runtime), path="/", theme=THEME, css=CSS, footer_links=[],
                                ssr_mode=False, show_error=True, enable_monitoring=False, auth=auth,
                                auth_message="Sign in with one of this server's API keys as the password "
