@@ -210,28 +210,6 @@ def q4_1_weights(model: Any, gguf: Path) -> Iterator[tuple[Any, Any, Any, Any, A
         yield op, multiply, q, d, m
 
 
-def exact_q4_1(model: Any, gguf: Path) -> int:
-    """The previous rewrite (kept for benchmarks/ir_variants.py): the GGUF's d*q + m as u8 in 32-value groups,
-    (d/16) * (q8 - z8) with q8 = 16q + c, error <= d/32; the number of weights rewritten."""
-    import numpy as np
-    import openvino as ov
-    from openvino import opset13
-
-    rewritten = 0
-    for _subtract, multiply, q, d, m in q4_1_weights(model, gguf):
-        t = 16.0 * m / np.where(d == 0, 1, d).astype(np.float32)  # x / (d/16) = 16 q + t
-        z8 = np.clip(-np.floor(t), 0, 255)
-        c = np.clip(np.round(t + z8), 0, 15)
-        q8 = (16 * q.astype(np.int32) + c[..., None].astype(np.int32)).astype(np.uint8)
-        values = opset13.convert(opset13.constant(q8), ov.Type.f16)
-        zero_point = opset13.convert(opset13.constant(z8[..., None].astype(np.uint8)), ov.Type.f16)
-        scales = opset13.constant((d.astype(np.float32) / 16)[..., None].astype(np.float16))
-        exact = opset13.multiply(opset13.subtract(values, zero_point), scales)
-        multiply.output(0).replace(exact.output(0))
-        rewritten += 1
-    return rewritten
-
-
 def _int8_rows(weight: Any) -> tuple[Any, Any]:
     """Symmetric int8 per row: (f16 scales max|w|/127 [rows, 1], int8 values); no value is clipped, so
     each is within half a step of `weight`. (Scales chosen per row for the least squared error, which

@@ -4,8 +4,9 @@
 
 openvino-genai turns the GGUF into an IR whose weights stay in the GGUF's own format (Q4_1 → u4 with a
 scale and zero point per 32 values, the Q8_0 embedding / tied LM head → u8 per 32). This script folds
-those decompression subgraphs into plain f32 weights (exactly the GGUF's dequantized values) and
-compresses them again with NNCF: per-channel int8 (no groups), int4 with groups, or f16. Each variant is
+those decompression subgraphs into plain f32 weights (the GGUF's values as openvino-genai reads them:
+Q4_1 offsets rounded, see assistant/gguf_ir.py; the q41* modes restore them) and compresses them again
+with NNCF: per-channel int8 (no groups), int4 with groups, or f16. Each variant is
 an IR folder with the GGUF's tokenizer, loadable by LLMPipeline (and by `llm_compare --variant`).
 """
 
@@ -30,16 +31,26 @@ MODES = ("int8_asym", "int8_sym", "int4_asym_g32", "int4_sym_g32", "int4_asym_g6
          "q41u8")  # Q4_1 as u8 (16q + c) with an integer u8 zero point: error <= d/32 instead of d/2
 
 
-def gguf_ir_dir(cache_dir: Path | None = None) -> Path:
-    """The IR folder llm.py caches for the default GGUF (building it if needed)."""
-    from assistant.config import Settings
-    from assistant.llm import OpenVINOLLM
+def stock_ir_dir(out: Path) -> Path:
+    """openvino-genai's own IR of the default GGUF (before assistant/gguf_ir.py's rewrites), built once
+    into `out`/stock: the variants start from the GGUF's weights as openvino-genai reads them."""
+    import openvino_genai
+
     from benchmarks.llm_compare import default_model
 
-    cache = cache_dir or Settings().ov_cache_dir
-    OpenVINOLLM(default_model(), cache_dir=cache)  # makes sure the GGUF IR is cached
-    found = sorted((cache / "gguf-ir").glob("*/openvino_model.xml"), key=lambda p: p.stat().st_mtime)
-    return found[-1].parent
+    target = out / "stock"
+    if (target / "openvino_model.xml").is_file():
+        return target
+    gguf = default_model()
+    tmp = out / ".stock.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / gguf.name).symlink_to(gguf.resolve())
+    openvino_genai.LLMPipeline(str(tmp / gguf.name), "CPU", enable_save_ov_model=True)
+    (tmp / gguf.name).unlink()
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
 
 
 def fold_to_f32(xml: Path):
@@ -116,22 +127,34 @@ def requantize_lm_head(model, mode: str):
 
 def exact_q41(model, gguf: Path, as_u8: bool = False):
     """Replace the u4 zero points (round(-m/d)) of every Q4_1 weight by exact f16 ones (-m/d), or
-    (as_u8) the product's rewrite, assistant.gguf_ir.exact_q4_1: (d/16) * (q8 - z8), q8 = 16q + c."""
+    (as_u8) the product's previous rewrite: (d/16) * (q8 - z8) with u8 q8 = 16q + c and a u8 zero point
+    z8, error <= d/32, in 32-value groups (assistant.gguf_ir.q4_1_int8 replaced it)."""
     import numpy as np
+    import openvino as ov
     from openvino import opset13
 
-    from assistant.gguf_ir import exact_q4_1, q4_1_weights
+    from assistant.gguf_ir import q4_1_weights
 
-    if as_u8:
-        print(f"exact Q4_1 (u8) in {exact_q4_1(model, gguf)} weights")
-        return model
     patched = 0
-    for subtract, _multiply, _q, d, m in q4_1_weights(model, gguf):
-        new_zp = -m / np.where(d == 0, 1, d).astype(np.float32)
-        subtract.input(1).replace_source_output(opset13.constant(new_zp[..., None].astype(np.float16)).output(0))
+    for subtract, multiply, q, d, m in q4_1_weights(model, gguf):
+        if as_u8:
+            t = 16.0 * m / np.where(d == 0, 1, d).astype(np.float32)  # x / (d/16) = 16 q + t
+            z8 = np.clip(-np.floor(t), 0, 255)
+            c = np.clip(np.round(t + z8), 0, 15)
+            q8 = (16 * q.astype(np.int32) + c[..., None].astype(np.int32)).astype(np.uint8)
+            values = opset13.convert(opset13.constant(q8), ov.Type.f16)
+            zero_point = opset13.convert(opset13.constant(z8[..., None].astype(np.uint8)), ov.Type.f16)
+            scales = opset13.constant((d.astype(np.float32) / 16)[..., None].astype(np.float16))
+            multiply.output(0).replace(opset13.multiply(opset13.subtract(values, zero_point), scales).output(0))
+        else:
+            new_zp = -m / np.where(d == 0, 1, d).astype(np.float32)
+            subtract.input(1).replace_source_output(
+                opset13.constant(new_zp[..., None].astype(np.float16)).output(0))
         patched += 1
+    if not patched:
+        raise ValueError("no u4 Q4_1 weights in the source IR: build the variants from openvino-genai's own IR")
     model.validate_nodes_and_infer_types()
-    print(f"exact Q4_1 zero points in {patched} weights")
+    print(f"exact Q4_1 {'(u8 groups)' if as_u8 else 'zero points'} in {patched} weights")
     return model
 
 
@@ -187,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="int8_asym,int8_sym,int4_asym_g32")
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "variants")
     args = parser.parse_args(argv)
-    source = gguf_ir_dir()
+    source = stock_ir_dir(args.out)
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         if mode not in MODES:
             parser.error(f"unknown mode {mode}; choose from {', '.join(MODES)}")
