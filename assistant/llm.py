@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 #   SchedulerConfig cache_size 1 GB or num_kv_blocks 256/1024 (KV cache allocated up front, not grown):
 #   0.89-0.95x in those runs, 0.96x (noise) with a fresh process per run; with prefix caching on, cached
 #   prefixes then changed greedy output between requests. openvino_genai's default scheduler kept.
+#   TBB_PARTITIONER STATIC / AUTO    1.03 / 1.02x (fresh processes, 3 rounds): plugin default kept
+#   bf16 with the int8 weights in the pattern of the plugin's fused MLP node (LLMMLP, AMX; the plugin
+#   fuses it only at bf16): 30 MLPs fused, 1.07-1.11x per token (direct OpenVINO, 2 pairs): not used
 # (The rows above came from resident worker processes, which favour the later-started worker by up to
 # 1.25x; benchmarks/llm_compare.py now starts a fresh process per run. Small differences are noise.)
 # Prefix caching off: with it on, asking the same question again reuses the cached prompt and computes
