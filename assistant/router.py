@@ -19,11 +19,19 @@ _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the curre
                r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
                r"|\blocally\b|\bhere\b|\bon this\b")
 _RUN_VERB = r"\b(?:run|benchmark|measure|profile|time|test|compare|execute|try|launch|start)\b"
-_HOW_TO = re.compile(r"^\s*(?:how(?!\s+(?:fast|quick|quickly|long|many|much time)\b)|why|where|when"
+_HOW_TO = re.compile(r"^\s*(?:how(?!\s+(?:fast|quick|quickly|long|many|much (?:time|memory|ram))\b)|why|where|when"
                      r"|what should|what tool|which tool|can i|should i|do i)\b", re.I)
-_PLEASE_RUN = re.compile(r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:run|benchmark|measure"
-                         r"|test|profile|compare)\b|\brun it\b|\bfor me\b", re.I)
-_IMPERATIVE = re.compile(rf"^\s*(?:please\s+)?{_RUN_VERB}", re.I)
+_PLEASE_RUN = re.compile(
+    r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:run|benchmark|measure|test|profile|compare)\b"
+    r"|\brun it\b|\bfor me\b"
+    # "give X a 20 second benchmark run", "do a quick test of X", "kick off a benchmark"
+    r"|\b(?:give|do|perform|start|kick off|launch|fire up)\b.{0,60}\b(?:benchmark|run|test|measurement)\b"
+    # "I want to see the max throughput of X", "let's see how fast X is"
+    r"|\b(?:i(?: want| would like|['’]d like| need) to|let['’]?s|let me) (?:see|know|measure|get|check|find out)\b"
+    r"(?!\s+(?:how|why|where|when|which tool|what tool)\b).{0,60}"
+    r"\b(?:throughput|latency|fps|speed|fast|performance|numbers?)\b", re.I)
+# a run verb opening any sentence: "How quick is it? Measure its first-token latency."
+_IMPERATIVE = re.compile(rf"(?:^|[.?!;]\s+)(?:please\s+)?{_RUN_VERB}", re.I)
 _SYSTEM = re.compile(
     r"\b(?:system|machine|hardware|computer|cpu|processor|box|host)\s*(?:info(?:rmation)?|details|specs?"
     r"|configuration|config)\b|\bsysinfo\b"
@@ -31,8 +39,14 @@ _SYSTEM = re.compile(
     r"\b(?:support|have|has|what|which|model|cores?|memory|avx\S*|vnni|amx|isa|devices?)\b"
     r"|\b(?:what|which)\s+(?:cpu|processor|hardware|devices?)\s+(?:do|does|is|am|are)\b.*\b(?:i|my|this|we)\b",
     re.I)
+# facts of this machine asked without the words above: "How much memory does this computer have?",
+# "Which OpenVINO version is installed here, and what devices can it see?"
+_SYSTEM_FACT = re.compile(r"\b(?:memory|ram|cores?|threads|openvino version|version of openvino|devices?|isa"
+                          r"|instruction sets?|operating system|kernel version)\b", re.I)
+_LOCAL = re.compile(r"\b(?:my|this (?:computer|machine|box|system|host|server|laptop|pc)|here|installed|locally"
+                    r"|do i have|have i got|on this)\b", re.I)
 _LLM_BENCH = re.compile(
-    r"\b(?:llm|language model|your (?:own )?model|the assistant'?s? model|your llm|generation speed"
+    r"\b(?:llm|language model|your (?:own )?model|assistant['’]?s? (?:own )?(?:model|llm)|your llm|generation speed"
     r"|tokens? per second|tokens?/s|first[- ]token|time to first token|ttft|smollm)\b", re.I)
 _HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|batch(?:ed)?\b|how many .* per second",
                                    re.I),
@@ -41,11 +55,14 @@ _PRECISIONS = {"int8": re.compile(r"\bint-?8\b|8-?bit|quantiz", re.I),
                "fp16": re.compile(r"\bfp-?16\b|half[- ]precision|16-?bit float", re.I),
                "fp32": re.compile(r"\bfp-?32\b|full[- ]precision|32-?bit float", re.I)}
 _DEVICE = re.compile(r"\b(cpu|gpu|npu|auto)\b", re.I)
-_SECONDS = re.compile(r"\b(\d+)\s*(?:s|sec|secs|seconds?)\b", re.I)
+_SECONDS = re.compile(r"\b(\d+)[\s-]*(?:s|sec|secs|seconds?)\b", re.I)
+_MINUTES = re.compile(r"\b(\d+)[\s-]*(?:min|mins|minutes?)\b", re.I)
 _PATH = re.compile(r"(?P<path>(?:[~./\w-]*/)?[\w.-]+\.(?:xml|onnx))\b", re.I)
-_TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompt (?:of|with) (\d+)\s*tokens?\b",
-                     re.I)
-_NEW_TOKENS = re.compile(r"\b(\d+)\s*(?:new|output|generated)\s*tokens?\b", re.I)
+_TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompts? (?:of|with) (\d+)\s*tokens?\b"
+                     r"|\b(\d+)[\s-]*tokens?[\s-]+(?:prompt|input)\b", re.I)
+_NEW_TOKENS = re.compile(r"\b(\d+)\s*(?:new|output|generated)\s*tokens?\b|\bgenerat\w*\s+(\d+)\s*tokens?\b"
+                         r"|\b(\d+)[\s-]*tokens?[\s-]+(?:output|answer|completion|generation)\b", re.I)
+_ITERATIONS = re.compile(r"\b(\d+)\s*(?:iterations?|runs|times|repetitions?|passes)\b", re.I)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +130,9 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
     if _SYSTEM.search(question) and not _HOW_TO.search(question.replace("what cpu", "")):
         return Route(kind="tool", tool="system_info")
     if not _wants_run(question):
+        if (_SYSTEM_FACT.search(question) and _LOCAL.search(question) and not _HOW_TO.search(question)
+                and not catalog.match(question) and not re.search(_RUN_VERB, question, re.I)):
+            return Route(kind="tool", tool="system_info")
         return None
     if _LLM_BENCH.search(question):
         return Route(kind="tool", tool="benchmark_llm", arguments=_llm_bench_args(question))
@@ -128,6 +148,8 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
             return Route(kind="clarify", tool="run_benchmark", entries=entries,
                          message=f"Which model should I benchmark? Several catalog models match: {names}.")
         arguments["model"] = entries[0].model
+    elif not re.search(_MY_MACHINE, question, re.I) and not re.search(r"\bbenchmark", question, re.I):
+        return None  # "can you compare Core ML on an M3 ..." asks about something else, not for a run here
     else:
         return Route(kind="clarify", tool="run_benchmark",
                      message="Which model should I benchmark? Name a catalog workload (for example resnet-50, "
@@ -144,15 +166,19 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
         arguments["device"] = device.group(1).upper()
     if seconds := _SECONDS.search(question):
         arguments["seconds"] = _count(seconds.group(1))
+    elif minutes := _MINUTES.search(question):
+        arguments["seconds"] = _count(minutes.group(1)) * 60
     return Route(kind="tool", tool="run_benchmark", arguments=arguments)
 
 
 def _llm_bench_args(question: str) -> dict[str, Any]:
     arguments: dict[str, Any] = {}
     if match := _TOKENS.search(question):
-        arguments["prompt_tokens"] = _count(match.group(1) or match.group(2))
+        arguments["prompt_tokens"] = _count(next(g for g in match.groups() if g))
     if match := _NEW_TOKENS.search(question):
-        arguments["max_new_tokens"] = _count(match.group(1))
+        arguments["max_new_tokens"] = _count(next(g for g in match.groups() if g))
+    if match := _ITERATIONS.search(question):
+        arguments["iterations"] = _count(match.group(1))
     return arguments
 
 

@@ -29,12 +29,32 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
     ("How fast is your model on my machine with 256 prompt tokens?", "benchmark_llm", {"prompt_tokens": 256}),
     ("Show me my system information.", "system_info", {}),
     ("Does my CPU support VNNI?", "system_info", {}),
+    # requests that are not phrased as "please run X on my machine"
+    ("Give yolov8n a 15-second run with the throughput hint.", "run_benchmark",
+     {"model": "yolov8n", "hint": "throughput", "seconds": 15}),
+    ("I'd like to see the latency of mobilenet-v2 at fp16.", "run_benchmark",
+     {"model": "mobilenet-v2", "hint": "latency", "precision": "fp16"}),
+    ("Run resnet-50 for 2 minutes on my CPU", "run_benchmark", {"model": "resnet-50", "seconds": 120}),
+    ("Is your assistant's model fast? Measure it with a 300-token prompt and 3 runs.", "benchmark_llm",
+     {"prompt_tokens": 300, "iterations": 3}),
+    ("Benchmark the LLM generating 64 tokens", "benchmark_llm", {"max_new_tokens": 64}),
+    ("How much RAM do I have?", "system_info", {}),
+    ("Which version of OpenVINO is installed on this machine?", "system_info", {}),
 ])
 def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     decision = route(question, catalog)
     assert decision.kind == "tool" and decision.tool == tool
     for key, value in arguments.items():
         assert decision.arguments[key] == value
+
+
+@pytest.mark.parametrize("question", [
+    "Can you compare Apple Core ML inference speed on the M3 chip with the Neural Engine?",
+    "I want to know how latency is measured", "How much memory does Llama-3-8b need?",
+    "Which devices does OpenVINO support?", "How can I find out which devices OpenVINO sees?",
+])
+def test_questions_about_other_things_call_no_tool(catalog, question):
+    assert route(question, catalog).kind not in {"tool", "clarify"}
 
 
 def test_an_ambiguous_benchmark_request_gets_a_clarifying_question(catalog):
