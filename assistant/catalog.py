@@ -29,6 +29,18 @@ _ABBREVIATIONS = {"sd": "stable diffusion", "rcnn": "r cnn", "maskrcnn": "mask r
                   "resnet50": "resnet 50", "yolov8": "yolo v8", "llama2": "llama 2", "llama3": "llama 3",
                   "qwen2": "qwen 2", "qwen2.5": "qwen 2.5", "phi3": "phi 3", "glm4": "glm 4", "gemma2": "gemma 2"}
 
+# Words that tell one model of a family from another ("Gemma-2-27B", "stable diffusion xl", "phi-3-medium"):
+# in a name, next to a catalog model's words, they mean another model unless that model's name has them.
+_VARIANT_WORDS = frozenset({"xl", "xxl", "large", "medium", "small", "tiny", "mini", "nano", "micro", "turbo", "lite",
+                            "pro", "ultra", "max", "plus", "coder", "math", "vision", "vl", "moe", "schnell", "dev",
+                            "uncased", "cased", "distill"})
+_NAME_WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._+-]*[A-Za-z0-9])?")
+_VERSION_OR_SIZE = re.compile(r"v?\d+(?:\.\d+)*[bkm]?", re.I)
+# a number followed by one of these is a quantity in the sentence ("run it 3 times"), not part of a name
+_UNITS = frozenset({"s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "ms", "token",
+                    "tokens", "iteration", "iterations", "run", "runs", "times", "images", "frames", "fps",
+                    "streams", "requests", "threads", "cores", "batch", "gb", "mb", "x", "percent"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class CatalogEntry:
@@ -150,13 +162,51 @@ class Catalog:
         return [Match(entry, round(coverage, 3), weight) for coverage, weight, entry in ranked]
 
     def find(self, name: str) -> CatalogEntry | None:
-        """The one entry `name` refers to, or None when nothing or several match equally."""
-        matches = self.match(name)
+        """The one entry `name` refers to, or None when nothing or several match equally, or when `name`
+        names another model of the family ("resnet-101" is not resnet-50)."""
+        matches = [m for m in self.match(name) if self.other_model(name, m.entry) is None]
         if not matches:
             return None
         if len(matches) > 1 and _tied(matches[0], matches[1]):
             return None
         return matches[0].entry
+
+    def other_model(self, text: str, entry: CatalogEntry) -> str | None:
+        """The name in `text` that matched `entry` when it names another model of the family, else None.
+
+        "Gemma-2-27B" matches Gemma-2-9B on its words, "llama 3.1 8b" matches Llama-3-8b, "resnet-101"
+        matches resnet-50: a version, size or variant word inside or right after the matched words that
+        the entry's names do not have means the text is about a model the catalog does not list."""
+        alias_tokens = set().union(*self._aliases[entry.model])
+        words = _NAME_WORD.findall(text)
+
+        def matched(word: str) -> bool:
+            return any(_counts(t) and any(_token_match(a, t) for a in alias_tokens) for t in tokens(word))
+
+        def extends(i: int) -> bool:
+            word = words[i].lower()
+            if word in _VARIANT_WORDS or word in _GENERIC:
+                return True
+            following = words[i + 1].lower() if i + 1 < len(words) else ""
+            return bool(_VERSION_OR_SIZE.fullmatch(word)) and following not in _UNITS
+
+        runs: list[list[int]] = []
+        for i, word in enumerate(words):
+            if matched(word) or (runs and runs[-1][-1] == i - 1 and extends(i)):
+                if runs and runs[-1][-1] == i - 1:
+                    runs[-1].append(i)
+                else:
+                    runs.append([i])
+        runs = [r for r in runs if any(matched(words[i]) for i in r)]
+        if not runs:
+            return None
+        run = max(runs, key=lambda r: sum(matched(words[i]) for i in r))
+        for i in run:
+            for tok in tokens(words[i]):
+                naming = _is_number(tok) or tok in _VARIANT_WORDS
+                if naming and tok not in alias_tokens:
+                    return " ".join(words[j] for j in run)
+        return None
 
     def candidates(self, name: str, limit: int = 5) -> list[CatalogEntry]:
         """Closest entries for a name that did not resolve, for 'did you mean' messages."""

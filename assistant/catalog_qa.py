@@ -79,6 +79,30 @@ def answer_about(entries: list[CatalogEntry], attribute: str | None) -> CatalogA
     return CatalogAnswer(text="\n".join(lines), entries=tuple(entries), aggregate=False)
 
 
+def answer_unlisted(mention: str, similar: list[CatalogEntry], attribute: str | None, catalog: Catalog
+                    ) -> CatalogAnswer:
+    """Say that a model is not in the catalog (never answer with a look-alike's values), and name the
+    catalog models it resembles, or all of them."""
+    name = mention or "The model you asked about"
+    label = _FIELD_LABEL.get(attribute or "", "figures")
+    text = f"{name} is not in the benchmark catalog, so the FAQ gives no {label} for it."
+    if similar:
+        text += f" Similar models that are in the catalog: {', '.join(e.model for e in similar)}."
+    else:
+        text += f" The catalog lists {len(catalog)} models: {', '.join(catalog.names())}."
+    return CatalogAnswer(text=text, entries=tuple(similar), aggregate=False)
+
+
+_MODEL_LIKE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*[-_.]?[A-Za-z]*\d[A-Za-z0-9.]*(?:[-_][A-Za-z0-9.]+)*"
+                         r"|\b[A-Za-z]+(?:[-_][A-Za-z0-9]+)+\b")
+
+
+def model_like_name(question: str) -> str:
+    """The word of a question that looks like a model name ("whisper-large-v3", "DeepSeek-V3"), or ""."""
+    found = _MODEL_LIKE.search(question)
+    return found.group(0).rstrip(".") if found else ""
+
+
 def _value(entry: CatalogEntry, attribute: str) -> str:
     if attribute == "input_size":
         return entry.input_size

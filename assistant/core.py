@@ -26,7 +26,7 @@ from assistant.answer import (
     ToolStartedEvent,
 )
 from assistant.catalog import Catalog, catalog_from_documents
-from assistant.catalog_qa import answer_about, answer_aggregate, asked_attribute
+from assistant.catalog_qa import answer_about, answer_aggregate, answer_unlisted, asked_attribute, model_like_name
 from assistant.config import Settings
 from assistant.errors import AssistantError, InvalidQuestion, ToolError
 from assistant.grounding import (
@@ -190,7 +190,7 @@ class Assistant:
         answer.route = decision.kind
         if decision.kind in {"tool", "clarify"}:
             yield from self._tool_answer(question, decision, tools_mode, answer, started)
-        elif decision.kind in {"catalog", "aggregate"}:
+        elif decision.kind in {"catalog", "aggregate", "unlisted"}:
             yield from self._catalog_answer(question, decision, answer, started)
         else:
             yield from self._faq_answer(question, history, answer, started)
@@ -246,6 +246,9 @@ class Assistant:
     def _catalog_answer(self, question: str, decision: Route, answer: Answer, started: float) -> Iterator[Event]:
         if decision.kind == "aggregate":
             result = answer_aggregate(question, self.catalog, decision.filters)
+        elif decision.kind == "unlisted":  # nothing in the sources answers it: say so, invent nothing
+            result = answer_unlisted(decision.mention, list(decision.entries), decision.attribute, self.catalog)
+            answer.refused = True
         else:
             result = answer_about(list(decision.entries), decision.attribute)
         sources = self._catalog_sources(result.entries, aggregate=result.aggregate)
@@ -281,6 +284,18 @@ class Assistant:
             yield TokenEvent(REFUSAL)
             return
         cited = _prose_first(_worth_citing(sources, best), self.chunks)
+        if self.chunks[cited[0].id].kind == "row":
+            row_entry = next((e for e in self.catalog if e.chunk_id == cited[0].id), None)
+            if asked_attribute(question) and row_entry is not None and not self._names(question, row_entry):
+                # a catalog row of another model is the closest text: the asked model is not in the catalog
+                yield from self._catalog_answer(question, Route(
+                    kind="unlisted", attribute=asked_attribute(question), mention=model_like_name(question)),
+                    answer, started)
+                return
+            # a how/why question that names a workload is answered by the FAQ's prose, not by a table row
+            prose = next((s for s in sources if self.chunks[s.id].kind != "row"), None)
+            if prose is not None:
+                cited = [prose, *[s for s in cited if s.id != prose.id]]
         answer.sources = cited
         yield SourcesEvent(cited)
         # The verbatim evidence streams first (fast, always correct); the model's sentence follows
@@ -301,6 +316,11 @@ class Assistant:
             text += addition
             yield TokenEvent(addition)
         answer.answer = text
+
+    def _names(self, question: str, entry) -> bool:
+        """The question names this catalog entry (not merely a model of its family)."""
+        return any(m.entry is entry and self.catalog.other_model(question, entry) is None
+                   for m in self.catalog.match(question))
 
     def _quote(self, question: str, source: Source) -> str:
         """The source sentence that best answers the question, with its neighbour when that ranks next."""

@@ -25,7 +25,8 @@ _PLEASE_RUN = re.compile(
     r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:run|benchmark|measure|test|profile|compare)\b"
     r"|\brun it\b|\bfor me\b"
     # "give X a 20 second benchmark run", "do a quick test of X", "kick off a benchmark"
-    r"|\b(?:give|do|perform|start|kick off|launch|fire up)\b.{0,60}\b(?:benchmark|run|test|measurement)\b"
+    r"|\b(?:give|perform|kick off|launch|fire up|(?:do|start) (?:a|an|one|another|some))\b.{0,60}"
+    r"\b(?:benchmark|run|test|measurement)\b"
     # "I want to see the max throughput of X", "let's see how fast X is"
     r"|\b(?:i(?: want| would like|['’]d like| need) to|let['’]?s|let me) (?:see|know|measure|get|check|find out)\b"
     r"(?!\s+(?:how|why|where|when|which tool|what tool)\b).{0,60}"
@@ -69,13 +70,14 @@ _ITERATIONS = re.compile(r"\b(\d+)\s*(?:iterations?|runs|times|repetitions?|pass
 class Route:
     """What to do with a message."""
 
-    kind: str  # "tool" | "clarify" | "catalog" | "aggregate" | "faq"
+    kind: str  # "tool" | "clarify" | "catalog" | "unlisted" | "aggregate" | "faq"
     tool: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     entries: tuple[CatalogEntry, ...] = ()
     attribute: str | None = None
     filters: dict[str, str] = field(default_factory=dict)
     message: str = ""  # clarifying question, when kind == "clarify"
+    mention: str = ""  # the model name asked about, when kind == "unlisted" (not in the catalog)
 
 
 def route(question: str, catalog: Catalog) -> Route:
@@ -83,7 +85,7 @@ def route(question: str, catalog: Catalog) -> Route:
     tool_route = _tool_route(question, catalog)
     if tool_route is not None:
         return tool_route
-    matches = catalog.match(question)
+    matches, other = listed_matches(question, catalog)
     if is_aggregate_question(question) and not _HOW_TO.search(question):
         filters = aggregate_filters(question, catalog)
         named = [m for m in matches if m.score == 1.0]
@@ -91,13 +93,26 @@ def route(question: str, catalog: Catalog) -> Route:
                                   question, re.I)
         if filters or (not named and about_catalog):
             return Route(kind="aggregate", filters=filters)
+    attribute = asked_attribute(question)
     if matches:
-        attribute = asked_attribute(question)
         entries = _resolved(question, catalog, matches)
         named_exactly = matches[0].score == 1.0 and not _HOW_TO.search(question)
         if attribute is not None or named_exactly or _asks_about(question):
             return Route(kind="catalog", entries=entries, attribute=attribute)
+    elif other and (attribute is not None or _asks_about(question)):
+        return Route(kind="unlisted", entries=other[1], attribute=attribute, mention=other[0])
     return Route(kind="faq")
+
+
+def listed_matches(question: str, catalog: Catalog) -> tuple[list, tuple[str, tuple[CatalogEntry, ...]] | None]:
+    """Catalog matches of the question that name the catalog's own model, and, when every match names
+    another model of its family ("Gemma-2-27B" for Gemma-2-9B), that name with the entries it resembles."""
+    matches = catalog.match(question)
+    listed = [m for m in matches if catalog.other_model(question, m.entry) is None]
+    if matches and not listed:
+        mention = catalog.other_model(question, matches[0].entry) or ""
+        return [], (mention, tuple(m.entry for m in matches[:3]))
+    return listed, None
 
 
 def _resolved(question: str, catalog: Catalog, matches) -> tuple[CatalogEntry, ...]:
@@ -138,7 +153,7 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
         return Route(kind="tool", tool="benchmark_llm", arguments=_llm_bench_args(question))
     arguments: dict[str, Any] = {}
     path = _PATH.search(question)
-    matches = catalog.match(question)
+    matches, other = listed_matches(question, catalog)
     if path:
         arguments["model"] = path.group("path")
     elif matches:
@@ -148,6 +163,11 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
             return Route(kind="clarify", tool="run_benchmark", entries=entries,
                          message=f"Which model should I benchmark? Several catalog models match: {names}.")
         arguments["model"] = entries[0].model
+    elif other:
+        return Route(kind="clarify", tool="run_benchmark", entries=other[1], mention=other[0],
+                     message=f"{other[0]} is not a workload of the benchmark catalog, so I will not benchmark "
+                             f"another model in its place. Did you mean {' or '.join(e.model for e in other[1])}? "
+                             "Or give the path of your own .xml/.onnx model.")
     elif not re.search(_MY_MACHINE, question, re.I) and not re.search(r"\bbenchmark", question, re.I):
         return None  # "can you compare Core ML on an M3 ..." asks about something else, not for a run here
     else:
@@ -187,4 +207,4 @@ def _count(digits: str) -> int:
     return int(digits) if len(digits) <= 18 else 10**18
 
 
-__all__ = ["Route", "aggregate_filters", "route"]
+__all__ = ["Route", "aggregate_filters", "listed_matches", "route"]

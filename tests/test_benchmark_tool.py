@@ -83,6 +83,13 @@ def test_unknown_model_lists_valid_names(settings: Settings) -> None:
         assert name in text
 
 
+@pytest.mark.parametrize(("model", "resembles"), [("resnet-101", "resnet-50"), ("mobilenet-v3", "mobilenet-v2")])
+def test_another_model_of_a_family_is_not_run_in_its_place(settings: Settings, model: str, resembles: str) -> None:
+    with pytest.raises(ToolArgumentError) as info:
+        _validate(settings, model=model)
+    assert f"unknown model {model!r}" in str(info.value) and resembles in str(info.value)
+
+
 @pytest.mark.parametrize("model", ["Llama-3-8b", "Stable-Diffusion-V1-5", "yolov8n"])
 def test_unbuildable_catalog_models_explain_why(settings: Settings, model: str) -> None:
     with pytest.raises(ToolArgumentError) as info:

@@ -103,3 +103,32 @@ def test_count_question_gives_the_number(catalog):
     question = "How many models are in the benchmark catalog?"
     answer = answer_aggregate(question, catalog, aggregate_filters(question, catalog))
     assert answer.text.startswith(f"{len(ROWS)} models")
+
+
+@pytest.mark.parametrize(("text", "resembles", "mention"), [
+    ("What is the input size of Gemma-2-27B?", "Gemma-2-9B", "Gemma-2-27B"),
+    ("input size of llama 3.1 8b", "Llama-3-8b", "llama 3.1 8b"),
+    ("what does resnet-101 take as input", "resnet-50", "resnet-101"),
+    ("mobilenet-v3 task", "mobilenet-v2", "mobilenet-v3"),
+    ("input size of stable diffusion xl", "Stable-Diffusion-V1-5", "stable diffusion xl"),
+    ("phi-3-medium context", "Phi3-4k-mini-Instruct", "phi-3-medium"),
+    ("flux dev", "FLUX.1-schnell", "flux dev"),
+    ("bert-large-uncased", "bert-base-cased", "bert-large-uncased"),
+])
+def test_another_model_of_a_family_is_not_taken_for_the_catalog_one(catalog, text, resembles, mention):
+    entry = next(e for e in catalog if e.model == resembles)
+    assert catalog.other_model(text, entry) == mention
+    assert catalog.find(text) is not entry
+
+
+@pytest.mark.parametrize(("text", "model"), [
+    ("llama3 8b", "Llama-3-8b"), ("llama 3 8b instruct", "Llama-3-8b"), ("SD 1.5", "Stable-Diffusion-V1-5"),
+    ("Stable Diffusion v1.5", "Stable-Diffusion-V1-5"), ("Phi 3 mini", "Phi3-4k-mini-Instruct"),
+    ("yolo v8 nano", "yolov8n"), ("GLM 4 9B chat", "GLM4-9B-chat"), ("gemma 2 9b it", "Gemma-2-9B"),
+    ("Run bert-base-cased for 20 seconds", "bert-base-cased"), ("resnet50 on my cpu 3 times", "resnet-50"),
+    ("DeepSeek R1 Distill Qwen 1.5B", "DeepSeek-R1-Distill-Qwen-1.5B"), ("resnet-50 int8", "resnet-50"),
+])
+def test_the_catalog_models_own_names_are_no_other_model(catalog, text, model):
+    entry = next(e for e in catalog if e.model == model)
+    assert catalog.other_model(text, entry) is None
+    assert catalog.find(text) is entry

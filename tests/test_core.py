@@ -32,6 +32,16 @@ def test_out_of_scope_is_refused_without_sources(assistant):
         assert answer.refused and answer.sources == [] and answer.tool_calls == []
 
 
+@pytest.mark.parametrize(("question", "mention"), [
+    ("What is the input size of Qwen-2-72B?", "Qwen-2-72B"),  # a look-alike (Qwen-2-7B) is in the catalog
+    ("What is the input size of whisper-large-v3?", "whisper-large-v3"),  # nothing like it is
+])
+def test_a_model_outside_the_catalog_gets_no_other_models_values(assistant, question, mention):
+    answer = assistant.ask(question)
+    assert answer.refused and answer.answer.startswith(f"{mention} is not in the benchmark catalog")
+    assert "128K" not in answer.answer and answer.tool_calls == []
+
+
 def test_follow_up_inherits_what_was_asked(assistant):
     history = [{"role": "user", "content": "What is the input size of resnet-50?"},
                {"role": "assistant", "content": "224x224"}]

@@ -83,3 +83,15 @@ def test_injected_shell_command_is_not_a_model(catalog):
 ])
 def test_catalog_and_aggregate_questions(catalog, question, kind):
     assert route(question, catalog).kind == kind
+
+
+def test_a_question_about_an_unlisted_model_of_a_family_gets_no_look_alike_answer(catalog):
+    decision = route("What is the input size of Gemma-2-27B?", catalog)
+    assert decision.kind == "unlisted" and decision.mention == "Gemma-2-27B"
+    assert [e.model for e in decision.entries] == ["Gemma-2-9B"]
+
+
+def test_a_run_request_for_an_unlisted_model_runs_no_look_alike(catalog):
+    decision = route("Benchmark resnet-101 on my CPU", catalog)
+    assert decision.kind == "clarify" and decision.arguments == {}
+    assert "resnet-101 is not a workload" in decision.message and "resnet-50" in decision.message
