@@ -93,8 +93,8 @@ def answer_unlisted(mention: str, similar: list[CatalogEntry], attribute: str | 
     return CatalogAnswer(text=text, entries=tuple(similar), aggregate=False)
 
 
-_MODEL_LIKE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*[-_.]?[A-Za-z]*\d[A-Za-z0-9.]*(?:[-_][A-Za-z0-9.]+)*"
-                         r"|\b[A-Za-z]+(?:[-_][A-Za-z0-9]+)+\b")
+_MODEL_LIKE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*[-_.]?[A-Za-z]*\d[A-Za-z0-9.]*"
+                         r"(?:[-_][A-Za-z0-9.]+)*|\b[A-Za-z]+(?:[-_][A-Za-z0-9]+)+\b")
 
 
 def model_like_name(question: str) -> str:
