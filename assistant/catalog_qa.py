@@ -22,7 +22,8 @@ ATTRIBUTES: dict[str, re.Pattern[str]] = {
     "network": re.compile(r"public network|publisher|published by|who (?:made|makes|publishes|released|built"
                           r"|develops|developed)|vendor|author|company|organi[sz]ation|\bnetwork\b", re.I),
     "url": re.compile(r"\blinks?\b|\burl\b|where can i (?:find|get|download) (?:the )?(?!models\b)|homepage"
-                      r"|more information|weights", re.I),
+                      r"|more information|weights|\bcomes? from\b|\borigin(?:al)?\b|\bsource (?:of|for)\b"
+                      r"|\brepo(?:sitory)?\b", re.I),
 }
 _FIELD_LABEL = {"input_size": "input size", "task": "task", "network": "public network", "url": "link"}
 

@@ -22,6 +22,17 @@ NEVER_IN_SCOPE = re.compile(r"\b(?:prices?|pricing|costs?|how much (?:does|do|is
                             r"|stock|share price|dollars?|usd|eur)\b", re.I)
 
 
+# a name: CamelCase or all caps (TensorRT, NVIDIA), letters with digits (M3, H100), or a capitalised word
+# that does not open a sentence ("compare Apple Core ML")
+_NAME = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z0-9]*\b|\b[A-Z]{2,}[A-Za-z0-9]*\b|\b[A-Za-z]+\d[A-Za-z0-9]*\b"
+                   r"|(?<![.?!:]\s)(?<!^)\b[A-Z][a-z]+\b")
+
+
+# terms of the domain that the FAQ need not spell out, and "I"
+_IN_SCOPE_TERMS = frozenset({"i", "cpu", "gpu", "npu", "fp16", "fp32", "bf16", "int4", "int8", "amx", "avx2", "avx512",
+                             "vnni", "onnx", "ir", "api", "faq", "llm", "llms", "sd", "ai", "ml"})
+
+
 def _stem(word: str) -> str:
     return word[:5]
 
@@ -34,6 +45,7 @@ class RelevanceGate:
         counts = Counter(stem for text in texts for stem in {_stem(w) for w in content_words(text)})
         limit = max(2, BACKGROUND_SHARE * len(texts))
         self.vocabulary = set(counts)
+        self.words = {w.lower() for text in texts for w in re.findall(r"[A-Za-z0-9]+", text)}
         self.background = {stem for stem, count in counts.items() if count >= limit}
         self.strong_similarity = strong_similarity
 
@@ -45,11 +57,19 @@ class RelevanceGate:
         found = {_stem(w) for text in texts for w in content_words(text)}
         return len(words & found) / len(words)
 
+    def unknown_names(self, question: str) -> list[str]:
+        """Product, vendor or model names in the question that the knowledge never mentions."""
+        names = (m.group(0).lower() for m in _NAME.finditer(question.strip()))
+        return [n for n in names if n not in _IN_SCOPE_TERMS and n not in self.words
+                and not any(w.startswith(n) for w in self.words)]  # "Phi", "GLM" of Phi3, GLM4
+
     def in_scope(self, question: str, texts: Sequence[str], similarity: float) -> bool:
         """True when the retrieved texts answer something the question asks about."""
         if NEVER_IN_SCOPE.search(question):
             return False
         if similarity >= self.strong_similarity:
             return True
+        if self.unknown_names(question):  # "compare Apple Core ML on an M3": about something the FAQ never names
+            return False
         support = self.lexical_support(question, texts)
         return (support >= 0.5 and similarity >= 0.05) or (support >= 0.25 and similarity >= 0.4)

@@ -27,7 +27,10 @@ def test_catalog_answers_are_exact_and_need_no_llm(assistant):
 
 
 def test_out_of_scope_is_refused_without_sources(assistant):
-    for question in ("What is the weather in Paris tomorrow?", "Write me a poem about cats"):
+    for question in ("What is the weather in Paris tomorrow?", "Write me a poem about cats",
+                     # close to the FAQ's words (inference, speed, compare), but about products it never names
+                     "Can you compare Apple Core ML inference speed on the M3 chip with the Neural Engine?",
+                     "Is ONNX Runtime on a Snapdragon X Elite faster than these benchmarks?"):
         answer = assistant.ask(question)
         assert answer.refused and answer.sources == [] and answer.tool_calls == []
 
