@@ -277,6 +277,13 @@ class Assistant:
             query = f"{previous} {question}".strip()
         sources, best, retrieval_ms = self.sources_for(query)
         answer.timings_ms["retrieval"] = retrieval_ms
+        top_entry = next((e for e in self.catalog if sources and e.chunk_id == sources[0].id), None)
+        if asked_attribute(question) and top_entry is not None and not self._names(question, top_entry):
+            # a catalog row of another model is the closest text: the asked model is not in the catalog
+            yield from self._catalog_answer(question, Route(
+                kind="unlisted", attribute=asked_attribute(question), mention=model_like_name(question)),
+                answer, started)
+            return
         if not self.relevance.in_scope(question, [s.text for s in sources], best):
             answer.refused = True
             answer.answer = REFUSAL
@@ -285,13 +292,6 @@ class Assistant:
             return
         cited = _prose_first(_worth_citing(sources, best), self.chunks)
         if self.chunks[cited[0].id].kind == "row":
-            row_entry = next((e for e in self.catalog if e.chunk_id == cited[0].id), None)
-            if asked_attribute(question) and row_entry is not None and not self._names(question, row_entry):
-                # a catalog row of another model is the closest text: the asked model is not in the catalog
-                yield from self._catalog_answer(question, Route(
-                    kind="unlisted", attribute=asked_attribute(question), mention=model_like_name(question)),
-                    answer, started)
-                return
             # a how/why question that names a workload is answered by the FAQ's prose, not by a table row
             prose = next((s for s in sources if self.chunks[s.id].kind != "row"), None)
             if prose is not None:
