@@ -9,6 +9,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from assistant.grounding import (
 from assistant.knowledge import Chunk, load_documents
 from assistant.relevance import RelevanceGate
 from assistant.router import Route, route
+from assistant.spelling import SpellFixer, vocabulary_words
 from assistant.tool_summary import summarize
 
 # Sources below this cosine similarity, or this far below the best one, are not cited.
@@ -128,6 +130,9 @@ class Assistant:
         self.catalog = catalog
         self.chunks = {chunk.id: chunk for chunk in chunks}
         self.relevance = RelevanceGate(c.text for c in chunks if c.kind != "row")
+        vocab = getattr(getattr(retriever, "embedder", None), "model_dir", None)
+        self.spelling = SpellFixer(self.relevance.words,
+                                   vocabulary_words(Path(vocab) / "vocab.txt") if vocab else ())
         self._llm = llm
         self._llm_factory = llm_factory
         self._llm_lock = threading.Lock()
@@ -186,6 +191,7 @@ class Assistant:
         history = clean_history(history)
         tools_mode = tools or self.settings.tools_mode
         answer = Answer(question=question, answer="", id=answer_id)
+        question = self.spelling.fix(question)  # "downlaod the modles": routing and retrieval see the words meant
         decision = self._route(question, history)
         answer.route = decision.kind
         if decision.kind in {"tool", "clarify"}:
