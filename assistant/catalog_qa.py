@@ -30,7 +30,10 @@ _FIELD_LABEL = {"input_size": "input size", "task": "task", "network": "public n
 _AGGREGATE = re.compile(
     r"^\s*(?:which|what|list|name|show|give me|tell me|count|are there|how many|enumerate)\b.*"
     r"\b(?:models|networks|workloads|llms|ones|entries|benchmarks|workload list|benchmark list)\b"
-    r"|\bhow many\b|\b(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?(?:models|networks|workloads|llms)\b",
+    r"|\bhow many\b|\b(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?(?:models?|networks?|workloads?|llms?)\b"
+    # "Anything in the list with a 32K input?", "Is there any model with 4K context?"
+    r"|^\s*(?:is there |are there )?(?:anything|any(?:thing)? (?:models?|networks?|workloads?|llms?))\b"
+    r"(?: in the (?:list|catalog|table|benchmarks?))?\s+(?:with|that|using|at|of|for)\b",
     re.I)
 _COUNT = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b", re.I)
 _SIZE = re.compile(r"\b(\d+)\s*[kK]\b|\b(\d+)\s*[x×X]\s*(\d+)\b|\b(\d{2,6})\b")
@@ -133,24 +136,41 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
         if size in known_sizes:
             filters["input_size"] = size
             break
+    family_words: set[str] = set()
     for category, pattern in _CATEGORY_WORDS.items():
-        if re.search(pattern, question, re.I):
+        if found := re.search(pattern, question, re.I):
             filters["category"] = category
+            family_words = set(tokens(found.group(0)))
             break
     question_tokens = set(tokens(question))
-    for task in {e.task for e in catalog}:
-        words = {t for t in tokens(task) if len(t) > 3 and t not in {"model", "language"}}
-        if (words and words <= question_tokens) or (len(words) > 1 and len(words & question_tokens) >= 2):
-            filters["task"] = task
-            filters.pop("category", None)
-            break
-    for network in {e.network for e in catalog}:
-        words = {_publisher_word(t) for t in tokens(network) if len(t) > 2 and t not in {"model", "onnx"}}
-        named = {_publisher_word(t) for t in question_tokens}
-        if words and words & named and not any(e.model.lower() in question.lower() for e in catalog):
-            filters["network"] = network
-            break
+    tasks = sorted(task for task in {e.task for e in catalog} if _names_task(task, question_tokens))
+    # one task is narrower than its family ("auto regressive language models": the family word is the
+    # task's own); a family word of its own wins over tasks that explain it ("vision (classification...)")
+    if len(tasks) == 1 and ("category" not in filters or family_words & set(tokens(tasks[0]))):
+        filters["task"] = tasks[0]
+        filters.pop("category", None)
+    elif tasks and "category" not in filters:  # several tasks explaining a family word: the family
+        filters["tasks"] = "|".join(tasks)
+    named = {_publisher_word(t) for t in question_tokens}
+    if not any(e.model.lower() in question.lower() for e in catalog):
+        for network in sorted({e.network for e in catalog}):
+            if shared := _publisher_words(network) & named:
+                filters["network"] = min(shared)  # a publisher word: its rows are spelled several ways
+                break
     return filters
+
+
+def _names_task(task: str, question_tokens: set[str]) -> bool:
+    words = {t for t in tokens(task) if len(t) > 3 and t not in {"model", "language"}}
+    return bool(words) and (words <= question_tokens or (len(words) > 1 and len(words & question_tokens) >= 2))
+
+
+def _publisher_words(network: str) -> set[str]:
+    return {_publisher_word(t) for t in tokens(network) if len(t) > 2 and t not in {"model", "onnx"}}
+
+
+_PUBLISHER_NAMES = {"huggingface": "Hugging Face (HF)", "meta": "Meta AI", "deepseek": "DeepSeek",
+                    "thudm": "THUDM", "mistral": "Mistral AI"}
 
 
 def _publisher_word(token: str) -> str:
@@ -161,6 +181,9 @@ def answer_aggregate(question: str, catalog: Catalog, filters: dict[str, str]) -
     """List (or count) the catalog rows that satisfy every filter."""
     selected = [e for e in catalog if _passes(e, filters)]
     described = _describe_filters(filters)
+    if len(selected) == 1:  # "1 model ... uses", not "use"
+        for plural, singular in (("are ", "is "), ("have ", "has "), ("come from", "comes from"), ("use ", "uses ")):
+            described = described.replace(plural, singular)
     if not selected:
         text = f"No model in the benchmark catalog {described}. The catalog lists {len(catalog)} models."
     elif _COUNT.search(question):
@@ -179,7 +202,9 @@ def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:
         return False
     if "task" in filters and entry.task != filters["task"]:
         return False
-    return "network" not in filters or entry.network == filters["network"]
+    if "tasks" in filters and entry.task not in filters["tasks"].split("|"):
+        return False
+    return "network" not in filters or filters["network"] in _publisher_words(entry.network)
 
 
 def _describe_filters(filters: dict[str, str]) -> str:
@@ -189,8 +214,11 @@ def _describe_filters(filters: dict[str, str]) -> str:
                       "vision": "are computer-vision models"}.get(filters["category"], ""))
     if "task" in filters:
         parts.append(f"have the task \"{filters['task']}\"")
+    if "tasks" in filters:
+        parts.append("have the task " + " or ".join(f'"{t}"' for t in filters["tasks"].split("|")))
     if "network" in filters:
-        parts.append(f"come from {filters['network']}")
+        word = filters["network"]
+        parts.append(f"come from {_PUBLISHER_NAMES.get(word, word.capitalize())}")
     if "input_size" in filters:
         size = filters["input_size"]
         parts.append(f"use input size {size.upper() if size.endswith('k') else size}")

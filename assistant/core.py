@@ -284,7 +284,8 @@ class Assistant:
         sources, best, retrieval_ms = self.sources_for(query)
         answer.timings_ms["retrieval"] = retrieval_ms
         top_entry = next((e for e in self.catalog if sources and e.chunk_id == sources[0].id), None)
-        if asked_attribute(question) and top_entry is not None and not self._names(question, top_entry):
+        if (asked_attribute(question) and top_entry is not None and model_like_name(question)
+                and not self._names(question, top_entry)):
             # a catalog row of another model is the closest text: the asked model is not in the catalog
             yield from self._catalog_answer(question, Route(
                 kind="unlisted", attribute=asked_attribute(question), mention=model_like_name(question)),
@@ -306,7 +307,7 @@ class Assistant:
         yield SourcesEvent(cited)
         # The verbatim evidence streams first (fast, always correct); the model's sentence follows
         # only when the sources support it.
-        quote = self._quote(question, cited[0])
+        quote = _with_links(self._quote(question, cited[0]), self.chunks[cited[0].id].meta.get("links", {}))
         quote_text = f"The FAQ says [1]:\n\n> {quote}"
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(quote_text)
@@ -329,14 +330,18 @@ class Assistant:
                    for m in self.catalog.match(question))
 
     def _quote(self, question: str, source: Source) -> str:
-        """The source sentence that best answers the question, with its neighbour when that ranks next."""
+        """The source sentence that best answers the question, through the runner-up when that is at most two
+        sentences away."""
         candidates = sentences(source_body(source)) or [source.text.strip()]
         if len(candidates) == 1:
             return candidates[0]
         vectors = self.retriever.embedder.encode([question, *candidates])
         ranked = [int(i) for i in np.argsort(-(vectors[1:] @ vectors[0]))]
         best, runner_up = ranked[0], ranked[1]
-        keep = sorted({best, runner_up}) if abs(best - runner_up) == 1 else [best]
+        # the span from the best to the runner-up sentence when they are close: the evidence often spans
+        # sentences ("...beyond processors supporting VNNI. The reduced bit width... Therefore, ...")
+        first, last = sorted((best, runner_up))
+        keep = range(first, last + 1) if last - first <= 2 else [best]
         return " ".join(candidates[i] for i in keep)
 
     def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float
@@ -392,6 +397,14 @@ class Assistant:
         answer.answer = text
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
+
+
+def _with_links(quote: str, links: dict[str, str]) -> str:
+    """The quote with the web address after the first mention of each link text ("Hugging Face (https://...)")."""
+    for text, url in links.items():
+        if text and url not in quote:
+            quote = quote.replace(text, f"{text} ({url})", 1)
+    return quote
 
 
 def _worth_citing(sources: list[Source], best: float) -> list[Source]:

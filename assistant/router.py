@@ -19,11 +19,12 @@ _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the curre
                r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
                r"|\blocally\b|\bhere\b|\bon this\b")
 _RUN_VERB = r"\b(?:run|benchmark|measure|profile|time|test|compare|execute|try|launch|start)\b"
-_HOW_TO = re.compile(r"^\s*(?:how(?!\s+(?:fast|quick|quickly|long|many|much (?:time|memory|ram))\b)|why|where|when"
-                     r"|what should|what tool|which tool|can i|should i|do i)\b", re.I)
+_HOW_TO = re.compile(r"(?:^|[.?!;]\s+)\s*(?:how(?!\s+(?:fast|quick|quickly|long|many|much (?:time|memory|ram))\b)"
+                     r"|why|where|when|what should|what tool|which tool|can i|should i|do i)\b", re.I)
 _PLEASE_RUN = re.compile(
     r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:run|benchmark|measure|test|profile|compare)\b"
-    r"|\brun it\b|\bfor me\b"
+    r"|(?<!you )(?<!they )\brun it\b(?! at\b)|\bfor me\b|\blet (?:it|them|this|that) run\b"
+    r"|\bi need (?:numbers|figures|results|measurements|a benchmark)\b"
     # "give X a 20 second benchmark run", "do a quick test of X", "kick off a benchmark"
     r"|\b(?:give|perform|kick off|launch|fire up|(?:do|start) (?:a|an|one|another|some))\b.{0,60}"
     r"\b(?:benchmark|run|test|measurement)\b"
@@ -36,6 +37,7 @@ _IMPERATIVE = re.compile(rf"(?:^|[.?!;]\s+)(?:please\s+)?{_RUN_VERB}", re.I)
 _SYSTEM = re.compile(
     r"\b(?:system|machine|hardware|computer|cpu|processor|box|host)\s*(?:info(?:rmation)?|details|specs?"
     r"|configuration|config)\b|\bsysinfo\b"
+    r"|\bunder the hood\b|\bspecs\b"
     r"|\b(?:my|this|our)\s+(?:cpu|processor|machine|system|hardware|computer|box)\b.*"
     r"\b(?:support|have|has|what|which|model|cores?|memory|avx\S*|vnni|amx|isa|devices?)\b"
     r"|\b(?:what|which)\s+(?:cpu|processor|hardware|devices?)\s+(?:do|does|is|am|are)\b.*\b(?:i|my|this|we)\b",
@@ -43,7 +45,7 @@ _SYSTEM = re.compile(
 # facts of this machine asked without the words above: "How much memory does this computer have?",
 # "Which OpenVINO version is installed here, and what devices can it see?"
 _SYSTEM_FACT = re.compile(r"\b(?:memory|ram|cores?|threads|openvino version|version of openvino|devices?|isa"
-                          r"|instruction sets?|operating system|kernel version)\b", re.I)
+                          r"|gpus?|npus?|instruction sets?|operating system|kernel version)\b", re.I)
 _LOCAL = re.compile(r"\b(?:my|this (?:computer|machine|box|system|host|server|laptop|pc)|here|installed|locally"
                     r"|do i have|have i got|on this)\b", re.I)
 _LLM_BENCH = re.compile(
@@ -145,7 +147,8 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
     if _SYSTEM.search(question) and not _HOW_TO.search(question.replace("what cpu", "")):
         return Route(kind="tool", tool="system_info")
     if not _wants_run(question):
-        if (_SYSTEM_FACT.search(question) and _LOCAL.search(question) and not _HOW_TO.search(question)
+        if (_SYSTEM_FACT.search(question) and _LOCAL.search(question)
+                and not _HOW_TO.search(re.sub(r"\bdo i have\b", "", question, flags=re.I))
                 and not catalog.match(question) and not re.search(_RUN_VERB, question, re.I)):
             return Route(kind="tool", tool="system_info")
         return None

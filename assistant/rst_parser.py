@@ -177,7 +177,7 @@ class _Walker:
                 self.tables.append(self._table(child, context=title))
             else:
                 body.extend(self._paragraphs(child))
-        self._add(kind="faq", title=title, body=body)
+        self._add(kind="faq", title=title, body=body, links=_web_links(node))
 
     def _paragraphs(self, node: nodes.Node) -> list[str]:
         if isinstance(node, nodes.title | nodes.system_message | nodes.comment | nodes.target
@@ -215,14 +215,15 @@ class _Walker:
             header, rows = tuple(c.text for c in rows[0]), rows[1:]
         return Table(header=header, rows=tuple(rows), source=self.source, context=context)
 
-    def _add(self, *, kind: str, title: str, body: list[str]) -> None:
+    def _add(self, *, kind: str, title: str, body: list[str], links: dict[str, str] | None = None) -> None:
         text = "\n".join([title, *body]) if kind == "faq" else "\n".join(body)
         base = f"{self.source}#{slugify(title)}"
         chunk_id, n = base, 2
         while chunk_id in self._ids:
             chunk_id, n = f"{base}-{n}", n + 1
         self._ids.add(chunk_id)
-        self.chunks.append(Chunk(id=chunk_id, title=title, text=text, source=self.source, kind=kind))
+        self.chunks.append(Chunk(id=chunk_id, title=title, text=text, source=self.source, kind=kind,
+                                 meta={"links": links} if links else {}))
 
 
 def _text(node: nodes.Node) -> str:
@@ -234,6 +235,16 @@ def _text(node: nodes.Node) -> str:
     if isinstance(node, nodes.Element):
         return "".join(_text(child) for child in node.children)
     return ""
+
+
+def _web_links(node: nodes.Node) -> dict[str, str]:
+    """Link text → web address of the node's http(s) links (documentation cross-references are skipped)."""
+    links: dict[str, str] = {}
+    for ref in node.findall(nodes.reference):
+        url = ref.get("refuri", "")
+        if url.startswith(("https://", "http://")):
+            links.setdefault(_clean(ref.astext()), url)
+    return links
 
 
 def _first_url(node: nodes.Node) -> str | None:

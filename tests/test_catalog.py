@@ -7,7 +7,7 @@ import re
 import pytest
 
 from assistant.catalog import normalize_size
-from assistant.catalog_qa import aggregate_filters, answer_about, answer_aggregate
+from assistant.catalog_qa import aggregate_filters, answer_about, answer_aggregate, is_aggregate_question
 from tests.conftest import FAQ
 
 RAW = FAQ.read_text(encoding="utf-8")
@@ -132,3 +132,32 @@ def test_the_catalog_models_own_names_are_no_other_model(catalog, text, model):
     entry = next(e for e in catalog if e.model == model)
     assert catalog.other_model(text, entry) is None
     assert catalog.find(text) is entry
+
+
+def _aggregate(catalog, question):
+    return answer_aggregate(question, catalog, aggregate_filters(question, catalog))
+
+
+def test_a_publisher_spelled_several_ways_in_the_table_finds_all_its_rows(catalog):
+    answer = _aggregate(catalog, "which of the benchmark models come from HuggingFace?")
+    expected = {n for n, _, net, _, _ in ROWS if net.strip() in {"Huggingface", "Hugginface"}}
+    assert expected <= {e.model for e in answer.entries} and len(expected) >= 5
+
+
+def test_a_family_word_wins_over_the_tasks_that_explain_it_and_one_task_over_its_family(catalog):
+    vision = _aggregate(catalog, "How many vision models (classification, detection, segmentation) are listed?")
+    assert {e.category for e in vision.entries} == {"vision"} and len(vision.entries) == 5
+    llm = _aggregate(catalog, "How many of the benchmarked models are auto regressive language models?")
+    assert {e.task for e in llm.entries} == {"Auto regressive language"}
+
+
+@pytest.mark.parametrize(("question", "count"), [
+    ("Anything in the list with a 32K input size?", 1), ("list every model you benchmark", len(ROWS)),
+])
+def test_other_phrasings_of_a_question_over_the_table(catalog, question, count):
+    assert is_aggregate_question(question)
+    assert len(_aggregate(catalog, question).entries) == count
+
+
+def test_a_single_match_reads_in_the_singular(catalog):
+    assert "1 model in the benchmark catalog uses input size 32K" in _aggregate(catalog, "Which models use 32K?").text

@@ -114,6 +114,12 @@ def test_faq_answer_quotes_and_cites_its_source(assistant):
 
 
 @pytest.mark.model
+def test_a_quoted_link_comes_with_its_web_address(assistant):
+    answer = assistant.ask("Where are the models used in the performance benchmarks published?")
+    assert "Hugging Face (https://huggingface.co/OpenVINO)" in answer.answer
+
+
+@pytest.mark.model
 def test_quality_on_paraphrased_questions(assistant):
     """A second question set, written apart from the dev set: the method must generalise."""
     from assistant.evaluation import evaluate, load_questions

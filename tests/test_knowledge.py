@@ -38,6 +38,16 @@ def test_benchmark_tool_answer_is_kept_whole(faq_documents):
         assert needle in chunk.text
 
 
+def test_faq_answers_keep_their_web_links_but_not_doc_cross_references(faq_documents):
+    chunks = {c.title: c for doc in faq_documents for c in doc.chunks}
+    models = chunks["Where can I find the models used in the performance benchmarks?"]
+    assert models.meta["links"] == {"Hugging Face": "https://huggingface.co/OpenVINO"}
+    assert "https://" not in models.text  # the indexed text stays plain
+    run = chunks["How can I run the benchmark results on my own?"]
+    assert all(url.startswith("https://") for url in run.meta["links"].values())
+    assert "benchmark_app" not in run.meta["links"]  # a :doc: reference, no web address
+
+
 @pytest.mark.parametrize("name", ROW_NAMES)
 def test_every_catalog_row_is_a_chunk(faq_documents, name):
     rows = [c for c in faq_documents[0].chunks if c.kind == "row" and c.title == name]

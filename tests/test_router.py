@@ -40,6 +40,10 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
     ("Benchmark the LLM generating 64 tokens", "benchmark_llm", {"max_new_tokens": 64}),
     ("How much RAM do I have?", "system_info", {}),
     ("Which version of OpenVINO is installed on this machine?", "system_info", {}),
+    ("I need numbers for resnet-50 fps on CPU, let it run for 2 minutes", "run_benchmark",
+     {"model": "resnet-50", "hint": "throughput", "seconds": 120}),
+    ("what's under the hood of this box?", "system_info", {}),
+    ("do I have a GPU OpenVINO can use?", "system_info", {}),
 ])
 def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     decision = route(question, catalog)
@@ -52,6 +56,9 @@ def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     "Can you compare Apple Core ML inference speed on the M3 chip with the Neural Engine?",
     "I want to know how latency is measured", "How much memory does Llama-3-8b need?",
     "Which devices does OpenVINO support?", "How can I find out which devices OpenVINO sees?",
+    # the question is the later sentence; "run it at" asks how the benchmarks were configured
+    "We test LLMs locally and benchmark_app seems geared to CNNs. What should we use to benchmark them?",
+    "Who publishes mistral instruct, and what context size do you run it at?",
 ])
 def test_questions_about_other_things_call_no_tool(catalog, question):
     assert route(question, catalog).kind not in {"tool", "clarify"}
