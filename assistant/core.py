@@ -26,7 +26,7 @@ from assistant.answer import (
     ToolResultEvent,
     ToolStartedEvent,
 )
-from assistant.catalog import Catalog, catalog_from_documents
+from assistant.catalog import Catalog, CatalogEntry, catalog_from_documents
 from assistant.catalog_qa import answer_about, answer_aggregate, answer_unlisted, asked_attribute, model_like_name
 from assistant.config import Settings
 from assistant.errors import AssistantError, InvalidQuestion, ToolError
@@ -287,6 +287,7 @@ class Assistant:
         if (asked_attribute(question) and top_entry is not None and model_like_name(question)
                 and not self._names(question, top_entry)):
             # a catalog row of another model is the closest text: the asked model is not in the catalog
+            answer.route = "unlisted"
             yield from self._catalog_answer(question, Route(
                 kind="unlisted", attribute=asked_attribute(question), mention=model_like_name(question)),
                 answer, started)
@@ -324,7 +325,7 @@ class Assistant:
             yield TokenEvent(addition)
         answer.answer = text
 
-    def _names(self, question: str, entry) -> bool:
+    def _names(self, question: str, entry: CatalogEntry) -> bool:
         """The question names this catalog entry (not merely a model of its family)."""
         return any(m.entry is entry and self.catalog.other_model(question, entry) is None
                    for m in self.catalog.match(question))
