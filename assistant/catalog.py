@@ -34,6 +34,7 @@ _ABBREVIATIONS = {"sd": "stable diffusion", "rcnn": "r cnn", "maskrcnn": "mask r
 _VARIANT_WORDS = frozenset({"xl", "xxl", "large", "medium", "small", "tiny", "mini", "nano", "micro", "turbo", "lite",
                             "pro", "ultra", "max", "plus", "coder", "math", "vision", "vl", "moe", "schnell", "dev",
                             "uncased", "cased", "distill"})
+_SOFT_NAME_WORDS = frozenset({"instruct", "chat", "it", "hf", "base", "v"})  # part of a name, never telling
 _NAME_WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._+-]*[A-Za-z0-9])?")
 _VERSION_OR_SIZE = re.compile(r"v?\d+(?:\.\d+)*[bkm]?", re.I)
 # a number followed by one of these is a quantity in the sentence ("run it 3 times"), not part of a name
@@ -185,7 +186,7 @@ class Catalog:
 
         def extends(i: int) -> bool:
             word = words[i].lower()
-            if word in _VARIANT_WORDS or word in _GENERIC:
+            if word in _VARIANT_WORDS or word in _SOFT_NAME_WORDS:
                 return True
             following = words[i + 1].lower() if i + 1 < len(words) else ""
             return bool(_VERSION_OR_SIZE.fullmatch(word)) and following not in _UNITS
@@ -197,16 +198,16 @@ class Catalog:
                     runs[-1].append(i)
                 else:
                     runs.append([i])
-        runs = [r for r in runs if any(matched(words[i]) for i in r)]
-        if not runs:
-            return None
+        def names_another(run: list[int]) -> bool:
+            return any((_is_number(tok) or tok in _VARIANT_WORDS) and tok not in alias_tokens
+                       for i in run for tok in tokens(words[i]))
+
+        # a run must match a word of the name, not only a number ("Gaudi 2" does not name Llama-3.2)
+        runs = [r for r in runs if any(matched(words[i]) and re.search(r"[a-z]{2}", words[i].lower()) for i in r)]
+        if not runs or not all(names_another(r) for r in runs):
+            return None  # the entry itself is named somewhere ("Llama-3-8b vs Llama-2-7b-chat")
         run = max(runs, key=lambda r: sum(matched(words[i]) for i in r))
-        for i in run:
-            for tok in tokens(words[i]):
-                naming = _is_number(tok) or tok in _VARIANT_WORDS
-                if naming and tok not in alias_tokens:
-                    return " ".join(words[j] for j in run)
-        return None
+        return " ".join(words[j] for j in run)
 
     def candidates(self, name: str, limit: int = 5) -> list[CatalogEntry]:
         """Closest entries for a name that did not resolve, for 'did you mean' messages."""

@@ -28,7 +28,8 @@ ATTRIBUTES: dict[str, re.Pattern[str]] = {
 _FIELD_LABEL = {"input_size": "input size", "task": "task", "network": "public network", "url": "link"}
 
 _AGGREGATE = re.compile(
-    r"^\s*(?:which|what|list|name|show|give me|tell me|count|are there|how many|enumerate)\b.*"
+    r"^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:which|what|list|name|show|give me|tell me|count|are there"
+    r"|how many|enumerate)\b.*"
     r"\b(?:models|networks|workloads|llms|ones|entries|benchmarks|workload list|benchmark list)\b"
     r"|\bhow many\b|\b(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?(?:models?|networks?|workloads?|llms?)\b"
     # "Anything in the list with a 32K input?", "Is there any model with 4K context?"
@@ -118,8 +119,10 @@ def _value(entry: CatalogEntry, attribute: str) -> str:
 
 
 def is_aggregate_question(question: str) -> bool:
-    """Phrased as a question over many catalog rows (which/list/how many ... models)."""
-    return bool(_AGGREGATE.search(question))
+    """Phrased as a question over many catalog rows (which/list/how many ... models), or for the one with
+    the largest/smallest input ("Which vision model has the largest input resolution?")."""
+    return bool(_AGGREGATE.search(question)) or bool(
+        _EXTREME.search(question) and re.match(r"\s*(?:(?:and|so),?\s+)?(?:which|what)\b", question, re.I))
 
 
 def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
@@ -177,12 +180,42 @@ def _publisher_word(token: str) -> str:
     return "huggingface" if token in {"hugginface", "huggingface", "hugging", "hf"} else token
 
 
+_EXTREME = re.compile(r"\b(?P<max>longest|largest|biggest|highest|most|max(?:imum)?)\b|\b(?P<min>shortest|smallest"
+                      r"|lowest|least|min(?:imum)?)\b", re.I)
+
+
+def _size_value(size: str) -> tuple[str, int] | None:
+    """An input size as (unit, number) for comparison: tokens ("4K" = 4096) or pixels ("224x224")."""
+    text = normalize_size(size)
+    if found := re.fullmatch(r"(\d+)x(\d+)", text):
+        return "pixels", int(found.group(1)) * int(found.group(2))
+    if found := re.fullmatch(r"(\d+)(k?)", text):
+        return "tokens", int(found.group(1)) * (1024 if found.group(2) else 1)
+    return None
+
+
+def _extreme_sizes(question: str, entries: list[CatalogEntry]) -> tuple[list[CatalogEntry], str]:
+    """The entries with the largest/smallest input size when the question asks for it (and the sizes are
+    comparable: all token counts or all pixel counts), with the words to say so."""
+    found = _EXTREME.search(question)
+    values = [_size_value(e.input_size) for e in entries]
+    if not found or not entries or None in values or len({unit for unit, _ in values}) != 1:
+        return entries, ""
+    pick = max if found.group("max") else min
+    best = pick(number for _, number in values)
+    word = "largest" if found.group("max") else "smallest"
+    return [e for e, (_, number) in zip(entries, values, strict=True) if number == best], f" with the {word} input size"
+
+
 def answer_aggregate(question: str, catalog: Catalog, filters: dict[str, str]) -> CatalogAnswer:
-    """List (or count) the catalog rows that satisfy every filter."""
-    selected = [e for e in catalog if _passes(e, filters)]
-    described = _describe_filters(filters)
+    """List (or count) the catalog rows that satisfy every filter (the largest/smallest input when asked)."""
+    selected, extreme = _extreme_sizes(question, [e for e in catalog if _passes(e, filters)])
+    described = _describe_filters(filters) + extreme
     if len(selected) == 1:  # "1 model ... uses", not "use"
-        for plural, singular in (("are ", "is "), ("have ", "has "), ("come from", "comes from"), ("use ", "uses ")):
+        for plural, singular in (("are large language models", "is a large language model"),
+                                 ("are diffusion (image generation) models", "is a diffusion (image generation) model"),
+                                 ("are computer-vision models", "is a computer-vision model"),
+                                 ("have ", "has "), ("come from", "comes from"), ("use ", "uses ")):
             described = described.replace(plural, singular)
     if not selected:
         text = f"No model in the benchmark catalog {described}. The catalog lists {len(catalog)} models."

@@ -12,17 +12,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.catalog import Catalog, CatalogEntry
+from assistant.catalog import Catalog, CatalogEntry, _token_match, tokens
 from assistant.catalog_qa import aggregate_filters, asked_attribute, is_aggregate_question
+from assistant.grounding import content_words
 
 _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
                r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
                r"|\blocally\b|\bhere\b|\bon this\b")
 _RUN_VERB = r"\b(?:run|benchmark|measure|profile|time|test|compare|execute|try|launch|start)\b"
+_MEASURED = r"\b(?:latency|throughput|fps|speed|fast|performance|numbers|ms|seconds?|minutes?)\b"
 _HOW_TO = re.compile(r"(?:^|[.?!;]\s+)\s*(?:how(?!\s+(?:fast|quick|quickly|long|many|much (?:time|memory|ram))\b)"
                      r"|why|where|when|what should|what tool|which tool|can i|should i|do i)\b", re.I)
 _PLEASE_RUN = re.compile(
-    r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:run|benchmark|measure|test|profile|compare)\b"
+    r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:you\s+)?(?:run|benchmark|measure|test|profile"
+    r"|compare|try|time|execute|launch|start)\b"
     r"|(?<!you )(?<!they )\brun it\b(?! at\b)|\bfor me\b|\blet (?:it|them|this|that) run\b"
     r"|\bi need (?:numbers|figures|results|measurements|a benchmark)\b"
     # "give X a 20 second benchmark run", "do a quick test of X", "kick off a benchmark"
@@ -50,7 +53,8 @@ _LOCAL = re.compile(r"\b(?:my|this (?:computer|machine|box|system|host|server|la
                     r"|do i have|have i got|on this)\b", re.I)
 _LLM_BENCH = re.compile(
     r"\b(?:llm|language model|your (?:own )?model|assistant['’]?s? (?:own )?(?:model|llm)|your llm|generation speed"
-    r"|tokens? per second|tokens?/s|first[- ]token|time to first token|ttft|smollm)\b", re.I)
+    r"|tokens? per second|tokens?/s|first[- ]token|time to first token|ttft|smollm|chat model|built-in model"
+    r"|the model you (?:use|run))\b", re.I)
 _HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|batch(?:ed)?\b|how many .* per second",
                                    re.I),
           "latency": re.compile(r"latency|\bsync(?:hronous)?\b|response time|how long .* take|\bms\b", re.I)}
@@ -63,7 +67,8 @@ _MINUTES = re.compile(r"\b(\d+)[\s-]*(?:min|mins|minutes?)\b", re.I)
 _PATH = re.compile(r"(?P<path>(?:[~./\w-]*/)?[\w.-]+\.(?:xml|onnx))\b", re.I)
 _TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompts? (?:of|with) (\d+)\s*tokens?\b"
                      r"|\b(\d+)[\s-]*tokens?[\s-]+(?:prompt|input)\b", re.I)
-_NEW_TOKENS = re.compile(r"\b(\d+)\s*(?:new|output|generated)\s*tokens?\b|\bgenerat\w*\s+(\d+)\s*tokens?\b"
+_NEW_TOKENS = re.compile(r"\b(\d+)\s*(?:new|output|generated)\s*tokens?\b"
+                         r"|\bgenerat\w*\s+(\d+)\b(?!\s*(?:s|sec|secs|seconds?|min|minutes?|iterations?|times|runs)\b)"
                          r"|\b(\d+)[\s-]*tokens?[\s-]+(?:output|answer|completion|generation)\b", re.I)
 _ITERATIONS = re.compile(r"\b(\d+)\s*(?:iterations?|runs|times|repetitions?|passes)\b", re.I)
 
@@ -93,13 +98,13 @@ def route(question: str, catalog: Catalog) -> Route:
         named = [m for m in matches if m.score == 1.0]
         about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b",
                                   question, re.I)
-        if filters or (not named and about_catalog):
+        if (filters and not (named and asked_attribute(question))) or (not named and about_catalog):
             return Route(kind="aggregate", filters=filters)
     attribute = asked_attribute(question)
     if matches:
         entries = _resolved(question, catalog, matches)
         named_exactly = matches[0].score == 1.0 and not _HOW_TO.search(question)
-        if attribute is not None or named_exactly or _asks_about(question):
+        if attribute is not None or ((named_exactly or _asks_about(question)) and _only_about(question, entries)):
             return Route(kind="catalog", entries=entries, attribute=attribute)
     elif other and (attribute is not None or _asks_about(question)):
         return Route(kind="unlisted", entries=other[1], attribute=attribute, mention=other[0])
@@ -128,6 +133,22 @@ def _resolved(question: str, catalog: Catalog, matches) -> tuple[CatalogEntry, .
     return tuple(m.entry for m in matches if abs(m.weight - top) < 1e-6)
 
 
+# words that ask about a model without asking anything else ("Tell me about yolov8n in the benchmarks")
+_ABOUT_WORDS = frozenset({"tell", "describe", "info", "information", "details", "detail", "show", "know", "about",
+                          "benchmark", "benchmarks", "benchmarked", "catalog", "list", "table", "model", "network",
+                          "workload", "faq", "entry", "row", "say", "says", "does", "used", "use", "please", "thanks"})
+
+
+def _only_about(question: str, entries: tuple[CatalogEntry, ...]) -> bool:
+    """The question is about the named model(s) and nothing else: "What is yolov8n?", not "how many epochs
+    should I train yolov8n" or "what throughput does an A100 get on resnet-50" (those go to retrieval,
+    which answers from the FAQ or refuses)."""
+    names = {t for e in entries for t in tokens(f"{e.model} {e.network} {e.task}")}
+    rest = [w for w in content_words(question) if w not in _ABOUT_WORDS
+            and not set(tokens(w)) <= names and not any(_token_match(n, t) for t in tokens(w) for n in names)]
+    return len(rest) <= 1
+
+
 def _asks_about(question: str) -> bool:
     return bool(re.search(r"^\s*(?:what|tell me|describe|info|details|show me)\b.*\b(?:is|about|on|for)\b"
                           r"|^\s*(?:what|which)\s+is\b", question, re.I)) and not _HOW_TO.search(question)
@@ -135,12 +156,22 @@ def _asks_about(question: str) -> bool:
 
 def _wants_run(question: str) -> bool:
     """An explicit request to execute something here, not a question about how to."""
+    if asked_attribute(question) and not re.search(_MEASURED, question, re.I):
+        return False  # "compare the input sizes of X and Y": a catalog question, nothing to measure
     if _PLEASE_RUN.search(question) or _IMPERATIVE.search(question):
         return True
     if _HOW_TO.search(question):
         return False
+    if re.search(_RUN_VERB, question, re.I) and _run_settings(question) >= 2:
+        return True  # "bert-base-cased, fp16, latency hint, 15 seconds": settings for a run, not a question
     return bool(re.search(_MY_MACHINE, question, re.I)) and bool(
         re.search(rf"{_RUN_VERB}|latency|throughput|fps|fast|speed|performance", question, re.I))
+
+
+def _run_settings(question: str) -> int:
+    """How many kinds of benchmark setting (hint, precision, duration, device) the text names."""
+    kinds = (_HINTS.values(), _PRECISIONS.values(), (_SECONDS, _MINUTES), (_DEVICE,))
+    return sum(any(pattern.search(question) for pattern in kind) for kind in kinds)
 
 
 def _tool_route(question: str, catalog: Catalog) -> Route | None:

@@ -161,3 +161,22 @@ def test_other_phrasings_of_a_question_over_the_table(catalog, question, count):
 
 def test_a_single_match_reads_in_the_singular(catalog):
     assert "1 model in the benchmark catalog uses input size 32K" in _aggregate(catalog, "Which models use 32K?").text
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("And which language models have the shortest context window?", {"Llama-2-7b-chat", "Phi3-4k-mini-Instruct"}),
+    ("Which vision model has the largest input resolution?", {"ssd-resnet34-1200-onnx"}),
+])
+def test_largest_and_smallest_input_sizes(catalog, question, expected):
+    assert is_aggregate_question(question)
+    assert {e.model for e in _aggregate(catalog, question).entries} == expected
+
+
+def test_a_model_named_next_to_another_of_its_family_is_still_itself(catalog):
+    llama2 = next(e for e in catalog if e.model == "Llama-2-7b-chat")
+    assert catalog.other_model("Llama-3-8b vs Llama-2-7b-chat", llama2) is None
+
+
+def test_a_lone_number_elsewhere_does_not_name_a_model(catalog):
+    llama32 = next(e for e in catalog if e.model == "Llama-3.2-3B-Instruct")  # "2" of "Gaudi 2" is not its 3.2
+    assert catalog.other_model("tokens per second of Llama-3-70B on a Gaudi 2", llama32) == "Llama-3-70B"

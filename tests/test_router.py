@@ -44,6 +44,13 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
      {"model": "resnet-50", "hint": "throughput", "seconds": 120}),
     ("what's under the hood of this box?", "system_info", {}),
     ("do I have a GPU OpenVINO can use?", "system_info", {}),
+    # settings for a run make a run request, however it is asked
+    ("Can you try mobilenet-v2 in FP16 with the latency hint for 15 seconds?", "run_benchmark",
+     {"model": "mobilenet-v2", "precision": "fp16", "hint": "latency", "seconds": 15}),
+    ("please you run resnet-50 for throughput, int8, 30 second", "run_benchmark",
+     {"model": "resnet-50", "hint": "throughput", "precision": "int8", "seconds": 30}),
+    ("Benchmark the chat model: 256 prompt tokens, generate 64, 4 iterations.", "benchmark_llm",
+     {"prompt_tokens": 256, "max_new_tokens": 64, "iterations": 4}),
 ])
 def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     decision = route(question, catalog)
@@ -59,6 +66,7 @@ def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     # the question is the later sentence; "run it at" asks how the benchmarks were configured
     "We test LLMs locally and benchmark_app seems geared to CNNs. What should we use to benchmark them?",
     "Who publishes mistral instruct, and what context size do you run it at?",
+    "Compare the input sizes of Gemma-2-9B and Llama-3-8b",
 ])
 def test_questions_about_other_things_call_no_tool(catalog, question):
     assert route(question, catalog).kind not in {"tool", "clarify"}
@@ -102,3 +110,17 @@ def test_a_run_request_for_an_unlisted_model_runs_no_look_alike(catalog):
     decision = route("Benchmark resnet-101 on my CPU", catalog)
     assert decision.kind == "clarify" and decision.arguments == {}
     assert "resnet-101 is not a workload" in decision.message and "resnet-50" in decision.message
+
+
+@pytest.mark.parametrize("question", [
+    "What ResNet-50 throughput does an NVIDIA A100 get with TensorRT?",
+    "how many epochs should i train yolov8n on my custom dataset?",
+    "What learning rate should I use to fine-tune Llama-3-8b on my own data?",
+])
+def test_a_question_about_something_else_that_names_a_model_goes_to_retrieval(catalog, question):
+    assert route(question, catalog).kind == "faq"  # which answers from the FAQ or refuses
+
+
+@pytest.mark.parametrize("question", ["Tell me about Phi-3 mini", "What is yolov8n?", "Tell me about the flux model"])
+def test_a_question_about_a_model_alone_gets_its_catalog_record(catalog, question):
+    assert route(question, catalog).kind == "catalog"
