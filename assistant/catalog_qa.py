@@ -198,19 +198,27 @@ def _extreme_sizes(question: str, entries: list[CatalogEntry]) -> tuple[list[Cat
     """The entries with the largest/smallest input size when the question asks for it (and the sizes are
     comparable: all token counts or all pixel counts), with the words to say so."""
     found = _EXTREME.search(question)
-    values = [_size_value(e.input_size) for e in entries]
-    if not found or not entries or None in values or len({unit for unit, _ in values}) != 1:
+    values = {e.model: _size_value(e.input_size) for e in entries}
+    if not found or not entries or None in values.values():
         return entries, ""
     pick = max if found.group("max") else min
-    best = pick(number for _, number in values)
     word = "largest" if found.group("max") else "smallest"
-    return [e for e, (_, number) in zip(entries, values, strict=True) if number == best], f" with the {word} input size"
+    units = {unit for unit, _ in values.values()}
+    best = {unit: pick(n for u, n in values.values() if u == unit) for unit in units}
+    chosen = [e for e in entries if values[e.model][1] == best[values[e.model][0]]]
+    if len(units) == 1:
+        return chosen, f" with the {word} input size"
+    # token counts and image sizes do not compare: the extreme of each
+    return chosen, f" with the {word} input size of their kind ({' and '.join(sorted(units))})"
 
 
 def answer_aggregate(question: str, catalog: Catalog, filters: dict[str, str]) -> CatalogAnswer:
     """List (or count) the catalog rows that satisfy every filter (the largest/smallest input when asked)."""
     selected, extreme = _extreme_sizes(question, [e for e in catalog if _passes(e, filters)])
-    described = _describe_filters(filters) + extreme
+    if filters or not extreme:
+        described = _describe_filters(filters) + extreme
+    else:  # "8 models ... have the largest input size of their kind"
+        described = "have" + extreme.replace(" with", "", 1)
     if len(selected) == 1:  # "1 model ... uses", not "use"
         for plural, singular in (("are large language models", "is a large language model"),
                                  ("are diffusion (image generation) models", "is a diffusion (image generation) model"),

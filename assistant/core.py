@@ -40,7 +40,7 @@ from assistant.grounding import (
 )
 from assistant.knowledge import Chunk, load_documents
 from assistant.relevance import RelevanceGate
-from assistant.router import Route, route
+from assistant.router import Route, only_about, route
 from assistant.spelling import SpellFixer, vocabulary_words
 from assistant.tool_summary import summarize
 
@@ -192,6 +192,7 @@ class Assistant:
         tools_mode = tools or self.settings.tools_mode
         answer = Answer(question=question, answer="", id=answer_id)
         question = self.spelling.fix(question)  # "downlaod the modles": routing and retrieval see the words meant
+        question = self._resolve_reference(question, history)
         decision = self._route(question, history)
         answer.route = decision.kind
         if decision.kind in {"tool", "clarify"}:
@@ -236,6 +237,19 @@ class Assistant:
         return sources, best, elapsed
 
     # -- routes -------------------------------------------------------------------------------------
+
+    def _resolve_reference(self, question: str, history: Sequence[dict[str, str]]) -> str:
+        """"who publishes it?" after a question about resnet-50 → "who publishes resnet-50?": a pronoun for
+        a model stands for the model the conversation was last about (one model, named in a turn)."""
+        found = _REFERENCE.search(question)
+        if not history or found is None or self.catalog.match(question):
+            return question
+        for turn in reversed(history):
+            entry = self.catalog.find(turn.get("content", ""))
+            if entry is not None:
+                name = f"{entry.model}'s" if found.group(0).lower() == "its" else entry.model
+                return f"{question[:found.start()]}{name}{question[found.end():]}"
+        return question
 
     def _route(self, question: str, history: Sequence[dict[str, str]]) -> Route:
         decision = route(question, self.catalog)
@@ -283,9 +297,9 @@ class Assistant:
             query = f"{previous} {question}".strip()
         sources, best, retrieval_ms = self.sources_for(query)
         answer.timings_ms["retrieval"] = retrieval_ms
-        top_entry = next((e for e in self.catalog if sources and e.chunk_id == sources[0].id), None)
-        if (asked_attribute(question) and top_entry is not None and model_like_name(question)
-                and not self._names(question, top_entry)):
+        top_is_row = bool(sources) and self.chunks[sources[0].id].kind == "row"
+        if (asked_attribute(question) and top_is_row and model_like_name(question)
+                and not self._names_row(question, sources[0])):
             # a catalog row of another model is the closest text: the asked model is not in the catalog
             answer.route = "unlisted"
             yield from self._catalog_answer(question, Route(
@@ -299,11 +313,17 @@ class Assistant:
             yield TokenEvent(REFUSAL)
             return
         cited = _prose_first(_worth_citing(sources, best), self.chunks)
-        if self.chunks[cited[0].id].kind == "row":
-            # a how/why question that names a workload is answered by the FAQ's prose, not by a table row
-            prose = next((s for s in sources if self.chunks[s.id].kind != "row"), None)
-            if prose is not None:
-                cited = [prose, *[s for s in cited if s.id != prose.id]]
+        if self.chunks[cited[0].id].kind in {"row", "table"} and not self._names_row(question, cited[0]):
+            # answered by the FAQ's prose, not by the table: a row of a model the question does not name
+            # would be a wrong answer, and a whole table is no sentence to quote
+            prose = next((s for s in sources if self.chunks[s.id].kind not in {"row", "table"}), None)
+            if prose is None:
+                answer.refused = True
+                answer.answer = REFUSAL
+                answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+                yield TokenEvent(REFUSAL)
+                return
+            cited = [prose, *[s for s in cited if s.id != prose.id]]
         answer.sources = cited
         yield SourcesEvent(cited)
         # The verbatim evidence streams first (fast, always correct); the model's sentence follows
@@ -324,6 +344,13 @@ class Assistant:
             text += addition
             yield TokenEvent(addition)
         answer.answer = text
+
+    def _names_row(self, question: str, source: Source) -> bool:
+        """The source is the catalog row of a model the question names and asks about (not "what tool
+        made your resnet numbers", which the FAQ's prose answers)."""
+        entry = next((e for e in self.catalog if e.chunk_id == source.id), None)
+        return entry is not None and self._names(question, entry) and (
+            asked_attribute(question) is not None or only_about(question, (entry,)))
 
     def _names(self, question: str, entry: CatalogEntry) -> bool:
         """The question names this catalog entry (not merely a model of its family)."""
@@ -398,6 +425,10 @@ class Assistant:
         answer.answer = text
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
+
+
+# a word standing for a model named earlier in the conversation
+_REFERENCE = re.compile(r"\b(?:its|it|(?:this|that|the same) (?:model|network|one|workload))\b", re.I)
 
 
 def _with_links(quote: str, links: dict[str, str]) -> str:

@@ -96,7 +96,8 @@ def route(question: str, catalog: Catalog) -> Route:
     if is_aggregate_question(question) and not _HOW_TO.search(question):
         filters = aggregate_filters(question, catalog)
         named = [m for m in matches if m.score == 1.0]
-        about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b",
+        about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b"
+                                  r"|\b(?:models?|networks?|llms?)\b.*\b(?:largest|longest|smallest|shortest)\b",
                                   question, re.I)
         if (filters and not (named and asked_attribute(question))) or (not named and about_catalog):
             return Route(kind="aggregate", filters=filters)
@@ -104,7 +105,7 @@ def route(question: str, catalog: Catalog) -> Route:
     if matches:
         entries = _resolved(question, catalog, matches)
         named_exactly = matches[0].score == 1.0 and not _HOW_TO.search(question)
-        if attribute is not None or ((named_exactly or _asks_about(question)) and _only_about(question, entries)):
+        if attribute is not None or ((named_exactly or _asks_about(question)) and only_about(question, entries)):
             return Route(kind="catalog", entries=entries, attribute=attribute)
     elif other and (attribute is not None or _asks_about(question)):
         return Route(kind="unlisted", entries=other[1], attribute=attribute, mention=other[0])
@@ -136,17 +137,18 @@ def _resolved(question: str, catalog: Catalog, matches) -> tuple[CatalogEntry, .
 # words that ask about a model without asking anything else ("Tell me about yolov8n in the benchmarks")
 _ABOUT_WORDS = frozenset({"tell", "describe", "info", "information", "details", "detail", "show", "know", "about",
                           "benchmark", "benchmarks", "benchmarked", "catalog", "list", "table", "model", "network",
-                          "workload", "faq", "entry", "row", "say", "says", "does", "used", "use", "please", "thanks"})
+                          "workload", "faq", "entry", "row", "say", "says", "does", "used", "use", "please", "thanks",
+                          "version", "variant", "one"})
 
 
-def _only_about(question: str, entries: tuple[CatalogEntry, ...]) -> bool:
+def only_about(question: str, entries: tuple[CatalogEntry, ...]) -> bool:
     """The question is about the named model(s) and nothing else: "What is yolov8n?", not "how many epochs
     should I train yolov8n" or "what throughput does an A100 get on resnet-50" (those go to retrieval,
     which answers from the FAQ or refuses)."""
     names = {t for e in entries for t in tokens(f"{e.model} {e.network} {e.task}")}
     rest = [w for w in content_words(question) if w not in _ABOUT_WORDS
             and not set(tokens(w)) <= names and not any(_token_match(n, t) for t in tokens(w) for n in names)]
-    return len(rest) <= 1
+    return len(rest) <= 2
 
 
 def _asks_about(question: str) -> bool:
@@ -241,4 +243,4 @@ def _count(digits: str) -> int:
     return int(digits) if len(digits) <= 18 else 10**18
 
 
-__all__ = ["Route", "aggregate_filters", "listed_matches", "route"]
+__all__ = ["Route", "aggregate_filters", "listed_matches", "only_about", "route"]

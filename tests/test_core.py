@@ -45,6 +45,17 @@ def test_a_model_outside_the_catalog_gets_no_other_models_values(assistant, ques
     assert "128K" not in answer.answer and answer.tool_calls == []
 
 
+def test_a_pronoun_stands_for_the_model_the_conversation_is_about(assistant):
+    history = [{"role": "user", "content": "What is the input size of yolov8n?"},
+               {"role": "assistant", "content": "608x608"},
+               {"role": "user", "content": "and for resnet-50?"},
+               {"role": "assistant", "content": "224x224"}]
+    answer = assistant.ask("who publishes it?", history=history)
+    assert answer.route == "catalog" and "ResNet-50_v1_ILSVRC-2012" in answer.answer
+    run = assistant.ask("ok, benchmark it on my machine", history=history)
+    assert [(c.name, c.arguments.get("model")) for c in run.tool_calls] == [("run_benchmark", "resnet-50")]
+
+
 def test_follow_up_inherits_what_was_asked(assistant):
     history = [{"role": "user", "content": "What is the input size of resnet-50?"},
                {"role": "assistant", "content": "224x224"}]
