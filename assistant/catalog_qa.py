@@ -15,7 +15,7 @@ ATTRIBUTES: dict[str, re.Pattern[str]] = {
     "input_size": re.compile(
         r"input[- ]?size|context(?: length| window| size)?|sequence length|seq(?:uence)? len|resolution"
         r"|image size|input shape|max(?:imum)? (?:length|tokens)|how (?:long|big|large)|\bsize\b|dimension"
-        r"|tokens? of input|input tokens|how many tokens",
+        r"|tokens? of input|input tokens|how many tokens|\bres\b|\bpixels?\b",
         re.I),
     "task": re.compile(r"\btasks?\b|used for|benchmarked for|purpose|what (?:does|do) .+ do\b|kind of model"
                        r"|type of model|what type|category", re.I),
@@ -34,7 +34,7 @@ _AGGREGATE = re.compile(
     r"|\bhow many\b|\b(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?(?:models?|networks?|workloads?|llms?)\b"
     # "Anything in the list with a 32K input?", "Is there any model with 4K context?"
     r"|^\s*(?:is there |are there )?(?:anything|any(?:thing)? (?:models?|networks?|workloads?|llms?))\b"
-    r"(?: in the (?:list|catalog|table|benchmarks?))?\s+(?:with|that|using|at|of|for)\b",
+    r"(?: in the (?:list|catalog|table|benchmarks?))?\s+(?:with|that|using|at|of|for|from|by)\b",
     re.I)
 _COUNT = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b", re.I)
 _SIZE = re.compile(r"\b(\d+)\s*[kK]\b|\b(\d+)\s*[x×X]\s*(\d+)\b|\b(\d{2,6})\b")
@@ -58,11 +58,18 @@ class CatalogAnswer:
 
 
 def asked_attribute(question: str) -> str | None:
-    """Which field the question asks about (input_size, task, network, url), if any."""
+    """Which field the question asks about (input_size, task, network, url), if any; in a message of
+    several sentences, the one asked ("...my manager wants numbers. What should we use for LLMs?")."""
     for name, pattern in ATTRIBUTES.items():
-        if pattern.search(question):
+        if pattern.search(asked_sentence(question)):
             return name
     return None
+
+
+def asked_sentence(text: str) -> str:
+    """The last sentence that ends with a question mark, or the whole text when none does."""
+    asked = [s for s in re.split(r"(?<=[.?!])\s+", text.strip()) if s.endswith("?")]
+    return asked[-1] if asked else text
 
 
 def answer_about(entries: list[CatalogEntry], attribute: str | None) -> CatalogAnswer:
@@ -156,8 +163,8 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
         filters["tasks"] = "|".join(tasks)
     named = {_publisher_word(t) for t in question_tokens}
     if not any(e.model.lower() in question.lower() for e in catalog):
-        for network in sorted({e.network for e in catalog}):
-            if shared := _publisher_words(network) & named:
+        for entry in sorted(catalog, key=lambda e: e.network):
+            if shared := _publisher_words(entry) & named:
                 filters["network"] = min(shared)  # a publisher word: its rows are spelled several ways
                 break
     return filters
@@ -168,8 +175,16 @@ def _names_task(task: str, question_tokens: set[str]) -> bool:
     return bool(words) and (words <= question_tokens or (len(words) > 1 and len(words & question_tokens) >= 2))
 
 
-def _publisher_words(network: str) -> set[str]:
-    return {_publisher_word(t) for t in tokens(network) if len(t) > 2 and t not in {"model", "onnx"}}
+def _publisher_words(entry: CatalogEntry) -> set[str]:
+    """Words for who publishes a model: its public-network cell and the organisation in its link
+    (huggingface.co/google/... → google), so "anything from Google?" finds Gemma; an organisation word
+    that is part of the model's own name or task (stable-diffusion-v1-5, meta-llama) is no publisher."""
+    words = {_publisher_word(t) for t in tokens(entry.network) if len(t) > 2 and t not in {"model", "onnx"}}
+    link = re.match(r"https?://(?:www\.)?(?:huggingface\.co|github\.com)/([^/]+)/", entry.url or "")
+    if link:
+        own = set(tokens(f"{entry.model} {entry.task}"))
+        words |= {t for t in tokens(link.group(1)) if len(t) > 2 and t not in own | {"openvinotoolkit"}}
+    return words
 
 
 _PUBLISHER_NAMES = {"huggingface": "Hugging Face (HF)", "meta": "Meta AI", "deepseek": "DeepSeek",
@@ -203,6 +218,12 @@ def _extreme_sizes(question: str, entries: list[CatalogEntry]) -> tuple[list[Cat
         return entries, ""
     pick = max if found.group("max") else min
     word = "largest" if found.group("max") else "smallest"
+    kinds = (("pixels", r"\b(?:pixels?|resolution|image)\b"), ("tokens", r"\b(?:tokens?|context|sequence)\b"))
+    for unit, asked in kinds:
+        if re.search(asked, question, re.I):  # "the biggest image resolution": compare images only
+            entries = [e for e in entries if values[e.model][0] == unit] or entries
+            values = {e.model: values[e.model] for e in entries}
+            break
     units = {unit for unit, _ in values.values()}
     best = {unit: pick(n for u, n in values.values() if u == unit) for unit in units}
     chosen = [e for e in entries if values[e.model][1] == best[values[e.model][0]]]
@@ -245,7 +266,7 @@ def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:
         return False
     if "tasks" in filters and entry.task not in filters["tasks"].split("|"):
         return False
-    return "network" not in filters or filters["network"] in _publisher_words(entry.network)
+    return "network" not in filters or filters["network"] in _publisher_words(entry)
 
 
 def _describe_filters(filters: dict[str, str]) -> str:

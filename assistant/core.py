@@ -298,13 +298,16 @@ class Assistant:
         sources, best, retrieval_ms = self.sources_for(query)
         answer.timings_ms["retrieval"] = retrieval_ms
         top_is_row = bool(sources) and self.chunks[sources[0].id].kind == "row"
-        if (asked_attribute(question) and top_is_row and model_like_name(question)
-                and not self._names_row(question, sources[0])):
-            # a catalog row of another model is the closest text: the asked model is not in the catalog
+        mention = model_like_name(question)
+        # a model-like name the knowledge never mentions ("EfficientNet-B7"), or a table row of another model
+        # as the closest text: the asked model is not in the catalog
+        foreign = bool(mention) and not self.catalog.match(mention) and not all(
+            part in self.relevance.words for part in re.findall(r"[a-z0-9]+", mention.lower()))
+        other_row = top_is_row and not self._names_row(question, sources[0])
+        if asked_attribute(question) and mention and (foreign or other_row):
             answer.route = "unlisted"
             yield from self._catalog_answer(question, Route(
-                kind="unlisted", attribute=asked_attribute(question), mention=model_like_name(question)),
-                answer, started)
+                kind="unlisted", attribute=asked_attribute(question), mention=mention), answer, started)
             return
         if not self.relevance.in_scope(question, [s.text for s in sources], best):
             answer.refused = True

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.catalog import Catalog, CatalogEntry, _token_match, tokens
-from assistant.catalog_qa import aggregate_filters, asked_attribute, is_aggregate_question
+from assistant.catalog_qa import aggregate_filters, asked_attribute, asked_sentence, is_aggregate_question
 from assistant.grounding import content_words
 
 _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
@@ -27,7 +27,7 @@ _PLEASE_RUN = re.compile(
     r"\b(?:please|pls|go ahead and|could you|can you|would you)\s+(?:you\s+)?(?:run|benchmark|measure|test|profile"
     r"|compare|try|time|execute|launch|start)\b"
     r"|(?<!you )(?<!they )\brun it\b(?! at\b)|\bfor me\b|\blet (?:it|them|this|that) run\b"
-    r"|\bi need (?:numbers|figures|results|measurements|a benchmark)\b"
+    r"|\bi(?: need| want|['’]d like) (?:\w+ ){0,3}(?:numbers|figures|results|measurements|a benchmark)\b"
     # "give X a 20 second benchmark run", "do a quick test of X", "kick off a benchmark"
     r"|\b(?:give|perform|kick off|launch|fire up|(?:do|start) (?:a|an|one|another|some))\b.{0,60}"
     r"\b(?:benchmark|run|test|measurement)\b"
@@ -63,9 +63,9 @@ _PRECISIONS = {"int8": re.compile(r"\bint-?8\b|8-?bit|quantiz", re.I),
                "fp32": re.compile(r"\bfp-?32\b|full[- ]precision|32-?bit float", re.I)}
 _DEVICE = re.compile(r"\b(cpu|gpu|npu|auto)\b", re.I)
 _SECONDS = re.compile(r"\b(\d+)[\s-]*(?:s|sec|secs|seconds?)\b", re.I)
-_MINUTES = re.compile(r"\b(\d+)[\s-]*(?:min|mins|minutes?)\b", re.I)
+_MINUTES = re.compile(r"\b(\d+|an?|one|half an?)[\s-]*(?:min|mins|minutes?)\b", re.I)
 _PATH = re.compile(r"(?P<path>(?:[~./\w-]*/)?[\w.-]+\.(?:xml|onnx))\b", re.I)
-_TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompts? (?:of|with) (\d+)\s*tokens?\b"
+_TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompts? (?:of|with|is|has|at) (\d+)\s*tokens?\b"
                      r"|\b(\d+)[\s-]*tokens?[\s-]+(?:prompt|input)\b", re.I)
 _NEW_TOKENS = re.compile(r"\b(\d+)\s*(?:new|output|generated)\s*tokens?\b"
                          r"|\bgenerat\w*\s+(\d+)\b(?!\s*(?:s|sec|secs|seconds?|min|minutes?|iterations?|times|runs)\b)"
@@ -97,7 +97,8 @@ def route(question: str, catalog: Catalog) -> Route:
         filters = aggregate_filters(question, catalog)
         named = [m for m in matches if m.score == 1.0]
         about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b"
-                                  r"|\b(?:models?|networks?|llms?)\b.*\b(?:largest|longest|smallest|shortest)\b",
+                                  r"|\b(?:models?|networks?|llms?|list|table)\b.*\b(?:largest|longest|smallest|shortest"
+                                  r"|biggest)\b|\b(?:largest|longest|smallest|shortest|biggest)\b.*\b(?:list|table)\b",
                                   question, re.I)
         if (filters and not (named and asked_attribute(question))) or (not named and about_catalog):
             return Route(kind="aggregate", filters=filters)
@@ -158,7 +159,7 @@ def _asks_about(question: str) -> bool:
 
 def _wants_run(question: str) -> bool:
     """An explicit request to execute something here, not a question about how to."""
-    if asked_attribute(question) and not re.search(_MEASURED, question, re.I):
+    if asked_attribute(question) and not re.search(_MEASURED, asked_sentence(question), re.I):
         return False  # "compare the input sizes of X and Y": a catalog question, nothing to measure
     if _PLEASE_RUN.search(question) or _IMPERATIVE.search(question):
         return True
@@ -223,7 +224,8 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
     if seconds := _SECONDS.search(question):
         arguments["seconds"] = _count(seconds.group(1))
     elif minutes := _MINUTES.search(question):
-        arguments["seconds"] = _count(minutes.group(1)) * 60
+        amount = minutes.group(1).lower()
+        arguments["seconds"] = 30 if amount.startswith("half") else 60 if not amount.isdigit() else _count(amount) * 60
     return Route(kind="tool", tool="run_benchmark", arguments=arguments)
 
 

@@ -180,3 +180,24 @@ def test_a_model_named_next_to_another_of_its_family_is_still_itself(catalog):
 def test_a_lone_number_elsewhere_does_not_name_a_model(catalog):
     llama32 = next(e for e in catalog if e.model == "Llama-3.2-3B-Instruct")  # "2" of "Gaudi 2" is not its 3.2
     assert catalog.other_model("tokens per second of Llama-3-70B on a Gaudi 2", llama32) == "Llama-3-70B"
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("anything from Google?", {"Gemma-2-9B"}),  # the table says "Hugginface"; the link says google
+    ("Which models come from Microsoft?", {"Phi3-4k-mini-Instruct"}),
+    ("Which diffusion models are in the benchmark list?", {"Stable-Diffusion-V1-5", "FLUX.1-schnell"}),
+])
+def test_a_publisher_is_also_found_in_the_models_link(catalog, question, expected):
+    assert is_aggregate_question(question)
+    assert {e.model for e in _aggregate(catalog, question).entries} == expected
+
+
+def test_the_largest_image_resolution_compares_images_only(catalog):
+    answer = _aggregate(catalog, "what's the biggest image resolution in the list, in total pixels?")
+    assert [e.model for e in answer.entries] == ["ssd-resnet34-1200-onnx"]
+
+
+def test_the_asked_sentence_decides_the_attribute():
+    from assistant.catalog_qa import asked_attribute
+    assert asked_attribute("It is the right one for that kind of model, I think. What should we use for LLMs?") is None
+    assert asked_attribute("what res does the ssd resnet34 onnx model run at?") == "input_size"

@@ -51,6 +51,10 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
      {"model": "resnet-50", "hint": "throughput", "precision": "int8", "seconds": 30}),
     ("Benchmark the chat model: 256 prompt tokens, generate 64, 4 iterations.", "benchmark_llm",
      {"prompt_tokens": 256, "max_new_tokens": 64, "iterations": 4}),
+    ("I want max FPS numbers for resnet-50, half a minute run is fine.", "run_benchmark",
+     {"model": "resnet-50", "hint": "throughput", "seconds": 30}),
+    ("What's your time to first token when the prompt is 2048 tokens long? Measure it.", "benchmark_llm",
+     {"prompt_tokens": 2048}),
 ])
 def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     decision = route(question, catalog)
