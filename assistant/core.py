@@ -42,6 +42,7 @@ from assistant.knowledge import Chunk, load_documents
 from assistant.relevance import RelevanceGate
 from assistant.router import Route, only_about, route
 from assistant.spelling import SpellFixer, vocabulary_words
+from assistant.synonyms import faq_words
 from assistant.tool_summary import summarize
 
 # Sources below this cosine similarity, or this far below the best one, are not cited.
@@ -229,7 +230,7 @@ class Assistant:
     def sources_for(self, query: str, k: int | None = None) -> tuple[list[Source], float, float]:
         """Top-k sources for a query, the best dense similarity, and the retrieval time in ms."""
         t0 = time.perf_counter()
-        hits = self.retriever.search(query, k=k or self.settings.top_k)
+        hits = self.retriever.search(query, k=k or self.settings.top_k, keywords=faq_words(query))
         elapsed = (time.perf_counter() - t0) * 1000
         sources = [Source(id=h.chunk.id, title=h.chunk.title, text=h.chunk.text, score=float(h.similarity),
                           file=h.chunk.source) for h in hits]
@@ -309,7 +310,7 @@ class Assistant:
             yield from self._catalog_answer(question, Route(
                 kind="unlisted", attribute=asked_attribute(question), mention=mention), answer, started)
             return
-        if not self.relevance.in_scope(question, [s.text for s in sources], best):
+        if not self.relevance.in_scope(f"{question} {faq_words(question)}", [s.text for s in sources], best):
             answer.refused = True
             answer.answer = REFUSAL
             answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000

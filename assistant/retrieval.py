@@ -603,15 +603,16 @@ class Retriever:
 
     # ---- search
 
-    def search(self, query: str, k: int = 3) -> list[Hit]:
-        """The k best chunks for the query, best first."""
+    def search(self, query: str, k: int = 3, *, keywords: str = "") -> list[Hit]:
+        """The k best chunks for the query, best first; `keywords` are searched with the query's words on
+        the keyword (BM25) side only."""
         query_text = " ".join(query.split())
         if not query_text or k <= 0:
             return []
         vector = self._query_cache.get_or_compute(query_text, lambda: self.embedder.encode([query_text])[0])
         candidates = min(len(self.chunks), max(50, 10 * k))
         dense_ranks = self._dense_ranks(vector, candidates)
-        sparse_ranks = self._sparse_ranks(query_text, candidates)
+        sparse_ranks = self._sparse_ranks(f"{query_text} {keywords}".strip(), candidates)
         fused: dict[int, float] = {}
         for ranks, weight in ((dense_ranks, self.dense_weight), (sparse_ranks, self.sparse_weight)):
             for doc, rank in ranks.items():

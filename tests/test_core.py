@@ -57,6 +57,16 @@ def test_a_pronoun_stands_for_the_model_the_conversation_is_about(assistant):
     assert [(c.name, c.arguments.get("model")) for c in run.tool_calls] == [("run_benchmark", "resnet-50")]
 
 
+@pytest.mark.parametrize(("question", "passage"), [
+    # no keyword of the question is in the passage ("chosen based on general adoption")
+    ("On what basis were the benchmark models picked?", "chosen based on general adoption"),
+    ("I heard you only refresh the benchmark numbers once a year. True?", "major.minor"),
+])
+def test_a_question_in_other_words_finds_the_faqs_passage(assistant, question, passage):
+    sources, _, _ = assistant.sources_for(question)
+    assert passage in sources[0].text
+
+
 def test_follow_up_inherits_what_was_asked(assistant):
     history = [{"role": "user", "content": "What is the input size of resnet-50?"},
                {"role": "assistant", "content": "224x224"}]
