@@ -158,9 +158,24 @@ class Catalog:
             exact.sort(key=lambda r: -r[1])
             kept = [r for r in exact if not any(
                 _squash(r[2].model) in _squash(o[2].model) and o is not r for o in exact)]
+            # ... unless it is part of a longer name written less exactly ("Mask R-CNN ResNet-50 atrous")
+            longer = [self._longer_name(text, query_tokens, r[2]) for r in kept]
+            if any(longer):
+                return [Match(entry, 1.0, 100.0) for entry in dict.fromkeys(e for e in longer if e)]
             return [Match(entry, 1.0, weight) for _, weight, entry in kept]
         ranked.sort(key=lambda r: (-round(r[1], 6), -r[0]))
         return [Match(entry, round(coverage, 3), weight) for coverage, weight, entry in ranked]
+
+    def _longer_name(self, text: str, query_tokens: Sequence[str], entry: CatalogEntry) -> CatalogEntry | None:
+        """Another entry whose name contains `entry`'s name and most of whose name the text covers."""
+        inner = set(tokens(entry.model))
+        for other in self.entries:
+            if other is entry or not inner < set(tokens(other.model)):
+                continue
+            coverage, _ = max(self._alias_score(alias, query_tokens) for alias in self._aliases[other.model])
+            if coverage >= 0.7:
+                return other
+        return None
 
     def find(self, name: str) -> CatalogEntry | None:
         """The one entry `name` refers to, or None when nothing or several match equally, or when `name`

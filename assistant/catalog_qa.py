@@ -27,16 +27,20 @@ ATTRIBUTES: dict[str, re.Pattern[str]] = {
 }
 _FIELD_LABEL = {"input_size": "input size", "task": "task", "network": "public network", "url": "link"}
 
+_ROWS = r"(?:models?|networks?|workloads?|llms?|ones|entries|benchmarks|workload list|benchmark list)"
 _AGGREGATE = re.compile(
-    r"^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:which|what|list|name|show|give me|tell me|count|are there"
-    r"|how many|enumerate)\b.*"
-    r"\b(?:models|networks|workloads|llms|ones|entries|benchmarks|workload list|benchmark list)\b"
-    r"|\bhow many\b|\b(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?(?:models?|networks?|workloads?|llms?)\b"
+    # "which vision models ...", "which of the benchmark models ...", not "which utility generated ... networks"
+    r"^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:which|what)(?: of the)?\s+(?:[\w-]+\s+){0,2}?" + _ROWS + r"\b"
+    r"|^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:list|name|show|give me|tell me|count|are there|how many"
+    r"|enumerate)\b.*\b" + _ROWS + r"\b"
+    r"|\bhow many\b"
+    r"|^\s*(?:list|name|show|count|enumerate|give me|tell me)\s+(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?"
+    r"(?:models?|networks?|workloads?|llms?)\b"
     # "Anything in the list with a 32K input?", "Is there any model with 4K context?"
     r"|^\s*(?:is there |are there )?(?:anything|any(?:thing)? (?:models?|networks?|workloads?|llms?))\b"
     r"(?: in the (?:list|catalog|table|benchmarks?))?\s+(?:with|that|using|at|of|for|from|by)\b",
     re.I)
-_COUNT = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b", re.I)
+_COUNT = re.compile(r"\bhow many\b|\bnumber of\b|^\s*count\b", re.I)  # not "the highest pixel count"
 _SIZE = re.compile(r"\b(\d+)\s*[kK]\b|\b(\d+)\s*[x×X]\s*(\d+)\b|\b(\d{2,6})\b")
 
 # Words people use for the catalog's families (matched against task_category()).
@@ -129,7 +133,7 @@ def is_aggregate_question(question: str) -> bool:
     """Phrased as a question over many catalog rows (which/list/how many ... models), or for the one with
     the largest/smallest input ("Which vision model has the largest input resolution?")."""
     return bool(_AGGREGATE.search(question)) or bool(
-        _EXTREME.search(question) and re.match(r"\s*(?:(?:and|so),?\s+)?(?:which|what)\b", question, re.I))
+        _EXTREME.search(question) and re.search(r"\b(?:which|what)\b", question, re.I))
 
 
 def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:

@@ -54,6 +54,7 @@ _LOCAL = re.compile(r"\b(?:my|this (?:computer|machine|box|system|host|server|la
 _LLM_BENCH = re.compile(
     r"\b(?:llm|language model|your (?:own )?model|assistant['’]?s? (?:own )?(?:model|llm)|your llm|generation speed"
     r"|tokens? per second|tokens?/s|first[- ]token|time to first token|ttft|smollm|chat model|built-in model"
+    r"|(?:you|your model|the assistant) generates?|generat\w* text|text generation"
     r"|the model you (?:use|run))\b", re.I)
 _HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|batch(?:ed)?\b|how many .* per second",
                                    re.I),
@@ -68,7 +69,8 @@ _PATH = re.compile(r"(?P<path>(?:[~./\w-]*/)?[\w.-]+\.(?:xml|onnx))\b", re.I)
 _TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompts? (?:of|with|is|has|at) (\d+)\s*tokens?\b"
                      r"|\b(\d+)[\s-]*tokens?[\s-]+(?:prompt|input)\b", re.I)
 _NEW_TOKENS = re.compile(r"\b(\d+)\s*(?:new|output|generated)\s*tokens?\b"
-                         r"|\bgenerat\w*\s+(\d+)\b(?!\s*(?:s|sec|secs|seconds?|min|minutes?|iterations?|times|runs)\b)"
+                         r"|\b(?:generat|produc|output)\w*\s+(\d+)\b"
+                         r"(?!\s*(?:s|sec|secs|seconds?|min|minutes?|iterations?|times|runs|prompt|input)\b)"
                          r"|\b(\d+)[\s-]*tokens?[\s-]+(?:output|answer|completion|generation)\b", re.I)
 _ITERATIONS = re.compile(r"\b(\d+)\s*(?:iterations?|runs|times|repetitions?|passes)\b", re.I)
 
@@ -167,6 +169,8 @@ def _wants_run(question: str) -> bool:
         return False
     if re.search(_RUN_VERB, question, re.I) and _run_settings(question) >= 2:
         return True  # "bert-base-cased, fp16, latency hint, 15 seconds": settings for a run, not a question
+    if _LLM_BENCH.search(question) and (_TOKENS.search(question) or _NEW_TOKENS.search(question)):
+        return True  # "how fast do you generate text? Feed 512 prompt tokens": settings for an LLM run
     return bool(re.search(_MY_MACHINE, question, re.I)) and bool(
         re.search(rf"{_RUN_VERB}|latency|throughput|fps|fast|speed|performance", question, re.I))
 

@@ -14,7 +14,10 @@ import re
 _GROUPS: dict[str, tuple[str, ...]] = {
     "chosen": ("choose", "chose", "choosing", "decide", "decided", "decision", "pick", "picked", "picking",
                "select", "selected", "selection", "basis", "criteria", "criterion", "lineup"),
-    "published": ("download", "downloadable", "downloading", "hosted", "hosting", "obtain", "publish", "publishes"),
+    "published": ("download", "downloadable", "downloading", "hosted", "hosting", "obtain", "publish", "publishes",
+                  "stored", "reside", "resides", "live", "lives"),
+    "tool": ("utility", "utilities", "program", "software", "app", "application"),
+    "instruction": ("walkthrough", "tutorial", "tutorials", "instructions", "step-by-step", "howto"),
     "purchase": ("buy", "buying", "bought", "sell", "sells", "selling", "order", "vendor", "vendors", "shop"),
     "hardware": ("machine", "machines", "server", "servers", "boxes"),
     "updated": ("refresh", "refreshed", "cadence", "frequency", "often", "republished"),

@@ -201,3 +201,13 @@ def test_the_asked_sentence_decides_the_attribute():
     from assistant.catalog_qa import asked_attribute
     assert asked_attribute("It is the right one for that kind of model, I think. What should we use for LLMs?") is None
     assert asked_attribute("what res does the ssd resnet34 onnx model run at?") == "input_size"
+
+
+def test_a_catalog_name_inside_a_longer_one_is_the_longer_one(catalog):
+    assert catalog.find("the Mask R-CNN ResNet-50 atrous model").model == "mask_rcnn_resnet50_atrous_coco"
+    assert catalog.find("resnet-50").model == "resnet-50"
+
+
+def test_a_pixel_count_question_lists_the_model_with_its_size(catalog):
+    answer = _aggregate(catalog, "Among the vision workloads, which one has the highest pixel count per input?")
+    assert "ssd-resnet34-1200-onnx" in answer.text and "1200x1200" in answer.text

@@ -55,6 +55,8 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
      {"model": "resnet-50", "hint": "throughput", "seconds": 30}),
     ("What's your time to first token when the prompt is 2048 tokens long? Measure it.", "benchmark_llm",
      {"prompt_tokens": 2048}),
+    ("How fast do you generate text? Feed 512 prompt tokens, produce 64, and repeat it 2 times.", "benchmark_llm",
+     {"prompt_tokens": 512, "max_new_tokens": 64, "iterations": 2}),
 ])
 def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     decision = route(question, catalog)
@@ -74,6 +76,15 @@ def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
 ])
 def test_questions_about_other_things_call_no_tool(catalog, question):
     assert route(question, catalog).kind not in {"tool", "clarify"}
+
+
+@pytest.mark.parametrize("question", [  # FAQ questions that mention networks, not lists of them
+    "What criteria decide which networks get picked for the benchmark suite?",
+    "Which open-source utility generated the results for the conventional, non-LLM networks?",
+    "Is the same image resolution used for inference across every benchmarked network?",
+])
+def test_a_question_mentioning_networks_is_no_question_over_the_table(catalog, question):
+    assert route(question, catalog).kind == "faq"
 
 
 def test_an_ambiguous_benchmark_request_gets_a_clarifying_question(catalog):
