@@ -167,10 +167,15 @@ class Catalog:
         return [Match(entry, round(coverage, 3), weight) for coverage, weight, entry in ranked]
 
     def _longer_name(self, text: str, query_tokens: Sequence[str], entry: CatalogEntry) -> CatalogEntry | None:
-        """Another entry whose name contains `entry`'s name and most of whose name the text covers."""
+        """Another entry whose name contains `entry`'s name, most of whose name the text covers, including a
+        distinctive word `entry`'s name lacks ("Mask R-CNN ResNet-50 atrous" is not resnet-50; "Qwen-2-7B"
+        written out is not Qwen-2-7B-Instruct)."""
         inner = set(tokens(entry.model))
         for other in self.entries:
+            extra = set(tokens(other.model)) - inner
             if other is entry or not inner < set(tokens(other.model)):
+                continue
+            if not any(_counts(t) and any(_token_match(t, q) for q in query_tokens) for t in extra):
                 continue
             coverage, _ = max(self._alias_score(alias, query_tokens) for alias in self._aliases[other.model])
             if coverage >= 0.7:
