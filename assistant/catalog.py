@@ -175,7 +175,7 @@ class Catalog:
             extra = set(tokens(other.model)) - inner
             if other is entry or not inner < set(tokens(other.model)):
                 continue
-            if not any(_counts(t) and any(_token_match(t, q) for q in query_tokens) for t in extra):
+            if not any(_counts(t) and any(token_match(t, q) for q in query_tokens) for t in extra):
                 continue
             coverage, _ = max(self._alias_score(alias, query_tokens) for alias in self._aliases[other.model])
             if coverage >= 0.7:
@@ -202,7 +202,7 @@ class Catalog:
         words = _NAME_WORD.findall(text)
 
         def matched(word: str) -> bool:
-            return any(_counts(t) and any(_token_match(a, t) for a in alias_tokens) for t in tokens(word))
+            return any(_counts(t) and any(token_match(a, t) for a in alias_tokens) for t in tokens(word))
 
         def extends(i: int) -> bool:
             word = words[i].lower()
@@ -240,7 +240,7 @@ class Catalog:
         got = 0.0
         distinctive = False
         for tok in alias:
-            if _counts(tok) and any(_token_match(tok, q) for q in query):
+            if _counts(tok) and any(token_match(tok, q) for q in query):
                 got += self._idf.get(tok, 1.0)
                 distinctive |= tok.isalpha() and tok not in _GENERIC
         if not distinctive or not total:
@@ -303,7 +303,9 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def _token_match(alias_token: str, query_token: str) -> bool:
+def token_match(alias_token: str, query_token: str) -> bool:
+    """A word of a catalog name and a word of a text are the same word (prefix or close spelling for
+    words without digits; numbers and versions only exactly)."""
     if alias_token == query_token:
         return True
     if alias_token.isdigit() or query_token.isdigit() or re.search(r"\d", alias_token + query_token):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.catalog import Catalog, CatalogEntry, _token_match, tokens
+from assistant.catalog import Catalog, CatalogEntry, token_match, tokens
 from assistant.catalog_qa import aggregate_filters, asked_attribute, asked_sentence, is_aggregate_question
 from assistant.grounding import content_words
 
@@ -150,7 +150,7 @@ def only_about(question: str, entries: tuple[CatalogEntry, ...]) -> bool:
     which answers from the FAQ or refuses)."""
     names = {t for e in entries for t in tokens(f"{e.model} {e.network} {e.task}")}
     rest = [w for w in content_words(question) if w not in _ABOUT_WORDS
-            and not set(tokens(w)) <= names and not any(_token_match(n, t) for t in tokens(w) for n in names)]
+            and not set(tokens(w)) <= names and not any(token_match(n, t) for t in tokens(w) for n in names)]
     return len(rest) <= 2
 
 
