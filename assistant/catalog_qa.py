@@ -87,6 +87,8 @@ def answer_about(entries: list[CatalogEntry], attribute: str | None) -> CatalogA
             text = f"The {_FIELD_LABEL[attribute]} of {entry.model} in the benchmark catalog is {value}."
             if attribute != "url":
                 text += f" (Task: {entry.task}; public network: {entry.network}; input size: {entry.input_size}.)"
+                if entry.url:  # "which public network is it and where does the link point?"
+                    text += f" More information: {entry.url}"
         return CatalogAnswer(text=text, entries=(entry,), aggregate=False)
     label = _FIELD_LABEL.get(attribute or "", "details")
     lines = [f"{len(entries)} catalog models match the name you used; the {label} of each:"]

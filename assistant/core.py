@@ -365,8 +365,9 @@ class Assistant:
         """The source sentence that best answers the question, through the runner-up when that is at most two
         sentences away."""
         candidates = sentences(source_body(source)) or [source.text.strip()]
-        if len(candidates) == 1:
-            return candidates[0]
+        if len(candidates) == 1 or (len(candidates) <= SHORT_ANSWER_SENTENCES
+                                    and sum(map(len, candidates)) <= SHORT_ANSWER_CHARS):
+            return " ".join(candidates)  # a short FAQ answer is quoted whole: its point may be any sentence
         vectors = self.retriever.embedder.encode([question, *candidates])
         ranked = [int(i) for i in np.argsort(-(vectors[1:] @ vectors[0]))]
         best, runner_up = ranked[0], ranked[1]
@@ -433,6 +434,9 @@ class Assistant:
 
 # a word standing for a model named earlier in the conversation
 _REFERENCE = re.compile(r"\b(?:its|it|(?:this|that|the same) (?:model|network|one|workload))\b", re.I)
+
+
+SHORT_ANSWER_SENTENCES, SHORT_ANSWER_CHARS = 4, 650
 
 
 def _with_links(quote: str, links: dict[str, str]) -> str:

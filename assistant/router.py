@@ -19,7 +19,7 @@ from assistant.grounding import content_words
 _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
                r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
                r"|\blocally\b|\bhere\b|\bon this\b")
-_RUN_VERB = r"\b(?:run|benchmark|measure|profile|time|test|compare|execute|try|launch|start)\b"
+_RUN_VERB = r"\b(?:run|benchmark|bench|measure|profile|time|test|compare|execute|try|launch|start)\b"
 _MEASURED = r"\b(?:latency|throughput|fps|speed|fast|performance|numbers|ms|seconds?|minutes?)\b"
 _HOW_TO = re.compile(r"(?:^|[.?!;]\s+)\s*(?:how(?!\s+(?:fast|quick|quickly|long|many|much (?:time|memory|ram))\b)"
                      r"|why|where|when|what should|what tool|which tool|can i|should i|do i)\b", re.I)

@@ -211,3 +211,9 @@ def test_a_catalog_name_inside_a_longer_one_is_the_longer_one(catalog):
 def test_a_pixel_count_question_lists_the_model_with_its_size(catalog):
     answer = _aggregate(catalog, "Among the vision workloads, which one has the highest pixel count per input?")
     assert "ssd-resnet34-1200-onnx" in answer.text and "1200x1200" in answer.text
+
+
+def test_an_answer_about_one_field_also_gives_the_models_link(catalog):
+    resnet = next(e for e in catalog if e.model == "resnet-50")
+    answer = answer_about([resnet], "network")
+    assert "ResNet-50_v1_ILSVRC-2012" in answer.text and resnet.url in answer.text

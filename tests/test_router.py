@@ -57,6 +57,8 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
      {"prompt_tokens": 2048}),
     ("How fast do you generate text? Feed 512 prompt tokens, produce 64, and repeat it 2 times.", "benchmark_llm",
      {"prompt_tokens": 512, "max_new_tokens": 64, "iterations": 2}),
+    ("bench mobilenet-v2 for 10s, I care about max throughput", "run_benchmark",
+     {"model": "mobilenet-v2", "hint": "throughput", "seconds": 10}),
 ])
 def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     decision = route(question, catalog)
