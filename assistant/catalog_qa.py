@@ -15,7 +15,7 @@ ATTRIBUTES: dict[str, re.Pattern[str]] = {
     "input_size": re.compile(
         r"input[- ]?size|context(?: length| window| size)?|sequence length|seq(?:uence)? len|resolution"
         r"|image size|input shape|max(?:imum)? (?:length|tokens)|how (?:long|big|large)|\bsize\b|dimension"
-        r"|tokens? of input|input tokens|how many tokens|\bres\b|\bpixels?\b",
+        r"|tokens? of input|input tokens|how many tokens|\bres\b|\bpixels?\b|input length|max(?:imum)? input",
         re.I),
     "task": re.compile(r"\btasks?\b|used for|benchmarked for|purpose|what (?:does|do) .+ do\b|kind of model"
                        r"|type of model|what type|category", re.I),
@@ -32,7 +32,7 @@ _AGGREGATE = re.compile(
     # "which vision models ...", "which of the benchmark models ...", not "which utility generated ... networks"
     r"^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:which|what)(?: of the)?\s+(?:[\w-]+\s+){0,2}?" + _ROWS + r"\b"
     r"|^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:list|name|show|give me|tell me|count|are there|how many"
-    r"|enumerate)\b.*\b" + _ROWS + r"\b"
+    r"|enumerate)\b(?!\s+(?:me\s+)?(?:where|why|how|when|whether|if)\b).*\b" + _ROWS + r"\b"
     r"|\bhow many\b"
     r"|^\s*(?:list|name|show|count|enumerate|give me|tell me)\s+(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?"
     r"(?:models?|networks?|workloads?|llms?)\b"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.catalog import Catalog, CatalogEntry, token_match, tokens
-from assistant.catalog_qa import aggregate_filters, asked_attribute, asked_sentence, is_aggregate_question
+from assistant.catalog_qa import ATTRIBUTES, aggregate_filters, asked_attribute, asked_sentence, is_aggregate_question
 from assistant.grounding import content_words
 
 _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
@@ -108,8 +108,10 @@ def route(question: str, catalog: Catalog) -> Route:
     if matches:
         entries = _resolved(question, catalog, matches)
         named_exactly = matches[0].score == 1.0 and not _HOW_TO.search(question)
-        if attribute is not None or ((named_exactly or _asks_about(question)) and only_about(question, entries)):
+        if attribute is not None and only_about(_without_attribute(question), entries, allowed=3):
             return Route(kind="catalog", entries=entries, attribute=attribute)
+        if attribute is None and (named_exactly or _asks_about(question)) and only_about(question, entries):
+            return Route(kind="catalog", entries=entries)
     elif other and (attribute is not None or _asks_about(question)):
         return Route(kind="unlisted", entries=other[1], attribute=attribute, mention=other[0])
     return Route(kind="faq")
@@ -144,14 +146,22 @@ _ABOUT_WORDS = frozenset({"tell", "describe", "info", "information", "details", 
                           "version", "variant", "one"})
 
 
-def only_about(question: str, entries: tuple[CatalogEntry, ...]) -> bool:
-    """The question is about the named model(s) and nothing else: "What is yolov8n?", not "how many epochs
-    should I train yolov8n" or "what throughput does an A100 get on resnet-50" (those go to retrieval,
-    which answers from the FAQ or refuses)."""
+def only_about(question: str, entries: tuple[CatalogEntry, ...], *, allowed: int = 2) -> bool:
+    """The question is about the named model(s) and nothing else (at most `allowed` other words): "What is
+    yolov8n?", not "how many epochs should I train yolov8n", "what throughput does an A100 get on resnet-50"
+    or "may I ship the Llama-3-8b weights under its license" (those go to retrieval, which answers from the
+    FAQ or refuses)."""
     names = {t for e in entries for t in tokens(f"{e.model} {e.network} {e.task}")}
     rest = [w for w in content_words(question) if w not in _ABOUT_WORDS
             and not set(tokens(w)) <= names and not any(token_match(n, t) for t in tokens(w) for n in names)]
-    return len(rest) <= 2
+    return len(rest) <= allowed
+
+
+def _without_attribute(question: str) -> str:
+    """The question without the words that name the asked field ("input size", "who publishes")."""
+    for pattern in ATTRIBUTES.values():
+        question = pattern.sub(" ", question)
+    return question
 
 
 def _asks_about(question: str) -> bool:

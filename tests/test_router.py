@@ -108,6 +108,7 @@ def test_injected_shell_command_is_not_a_model(catalog):
 
 @pytest.mark.parametrize(("question", "kind"), [
     ("What is the input size for mobilenet-v2?", "catalog"),
+    ("Quick one: max input length used for the GLM4 chat model?", "catalog"),
     ("What task is yolov8n benchmarked for?", "catalog"),
     ("Tell me about Phi-3 mini", "catalog"),
     ("Which models are benchmarked with a 128K input size?", "aggregate"),
@@ -130,6 +131,8 @@ def test_a_run_request_for_an_unlisted_model_runs_no_look_alike(catalog):
 
 
 @pytest.mark.parametrize("question", [
+    "Am I allowed to ship the Gemma-2-9B weights inside a commercial product under its license?",
+    "Tell me where the benchmarked models are hosted so I can grab them.",
     "What ResNet-50 throughput does an NVIDIA A100 get with TensorRT?",
     "how many epochs should i train yolov8n on my custom dataset?",
     "What learning rate should I use to fine-tune Llama-3-8b on my own data?",
