@@ -172,20 +172,24 @@ class Catalog:
         written out is not Qwen-2-7B-Instruct)."""
         inner = set(tokens(entry.model))
         for other in self.entries:
-            extra = set(tokens(other.model)) - inner
-            if other is entry or not inner < set(tokens(other.model)):
+            outer = set(tokens(other.model))
+            if other is entry or not inner < outer:
                 continue
-            if not any(_counts(t) and any(token_match(t, q) for q in query_tokens) for t in extra):
+            if not any(_counts(t) and any(token_match(t, q) for q in query_tokens) for t in outer - inner):
                 continue
             coverage, _ = max(self._alias_score(alias, query_tokens) for alias in self._aliases[other.model])
             if coverage >= 0.7:
                 return other
         return None
 
+    def named_matches(self, text: str) -> list[Match]:
+        """The matches of `text` that name the catalog's own model, not another of its family."""
+        return [m for m in self.match(text) if self.other_model(text, m.entry) is None]
+
     def find(self, name: str) -> CatalogEntry | None:
         """The one entry `name` refers to, or None when nothing or several match equally, or when `name`
         names another model of the family ("resnet-101" is not resnet-50)."""
-        matches = [m for m in self.match(name) if self.other_model(name, m.entry) is None]
+        matches = self.named_matches(name)
         if not matches:
             return None
         if len(matches) > 1 and _tied(matches[0], matches[1]):
@@ -201,8 +205,8 @@ class Catalog:
         alias_tokens = set().union(*self._aliases[entry.model])
         words = _NAME_WORD.findall(text)
 
-        def matched(word: str) -> bool:
-            return any(_counts(t) and any(token_match(a, t) for a in alias_tokens) for t in tokens(word))
+        hit = [any(_counts(t) and any(token_match(a, t) for a in alias_tokens) for t in tokens(word))
+               for word in words]
 
         def extends(i: int) -> bool:
             word = words[i].lower()
@@ -212,8 +216,8 @@ class Catalog:
             return bool(_VERSION_OR_SIZE.fullmatch(word)) and following not in _UNITS
 
         runs: list[list[int]] = []
-        for i, word in enumerate(words):
-            if matched(word) or (runs and runs[-1][-1] == i - 1 and extends(i)):
+        for i in range(len(words)):
+            if hit[i] or (runs and runs[-1][-1] == i - 1 and extends(i)):
                 if runs and runs[-1][-1] == i - 1:
                     runs[-1].append(i)
                 else:
@@ -223,10 +227,10 @@ class Catalog:
                        for i in run for tok in tokens(words[i]))
 
         # a run must match a word of the name, not only a number ("Gaudi 2" does not name Llama-3.2)
-        runs = [r for r in runs if any(matched(words[i]) and re.search(r"[a-z]{2}", words[i].lower()) for i in r)]
+        runs = [r for r in runs if any(hit[i] and re.search(r"[a-z]{2}", words[i].lower()) for i in r)]
         if not runs or not all(names_another(r) for r in runs):
             return None  # the entry itself is named somewhere ("Llama-3-8b vs Llama-2-7b-chat")
-        run = max(runs, key=lambda r: sum(matched(words[i]) for i in r))
+        run = max(runs, key=lambda r: sum(hit[i] for i in r))
         return " ".join(words[j] for j in run)
 
     def candidates(self, name: str, limit: int = 5) -> list[CatalogEntry]:

@@ -305,16 +305,14 @@ class Assistant:
         foreign = bool(mention) and not self.catalog.match(mention) and not all(
             part in self.relevance.words for part in re.findall(r"[a-z0-9]+", mention.lower()))
         other_row = top_is_row and not self._names_row(question, sources[0])
-        if asked_attribute(question) and mention and (foreign or other_row):
+        attribute = asked_attribute(question)
+        if attribute and mention and (foreign or other_row):
             answer.route = "unlisted"
-            yield from self._catalog_answer(question, Route(
-                kind="unlisted", attribute=asked_attribute(question), mention=mention), answer, started)
+            yield from self._catalog_answer(question, Route(kind="unlisted", attribute=attribute, mention=mention),
+                                            answer, started)
             return
         if not self.relevance.in_scope(f"{question} {faq_words(question)}", [s.text for s in sources], best):
-            answer.refused = True
-            answer.answer = REFUSAL
-            answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
-            yield TokenEvent(REFUSAL)
+            yield _refusal(answer, started)
             return
         cited = _prose_first(_worth_citing(sources, best), self.chunks)
         if self.chunks[cited[0].id].kind in {"row", "table"} and not self._names_row(question, cited[0]):
@@ -322,10 +320,7 @@ class Assistant:
             # would be a wrong answer, and a whole table is no sentence to quote
             prose = next((s for s in sources if self.chunks[s.id].kind not in {"row", "table"}), None)
             if prose is None:
-                answer.refused = True
-                answer.answer = REFUSAL
-                answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
-                yield TokenEvent(REFUSAL)
+                yield _refusal(answer, started)
                 return
             cited = [prose, *[s for s in cited if s.id != prose.id]]
         answer.sources = cited
@@ -358,8 +353,7 @@ class Assistant:
 
     def _names(self, question: str, entry: CatalogEntry) -> bool:
         """The question names this catalog entry (not merely a model of its family)."""
-        return any(m.entry is entry and self.catalog.other_model(question, entry) is None
-                   for m in self.catalog.match(question))
+        return any(m.entry is entry for m in self.catalog.named_matches(question))
 
     def _quote(self, question: str, source: Source) -> str:
         """The source sentence that best answers the question, through the runner-up when that is at most two
@@ -430,6 +424,14 @@ class Assistant:
         answer.answer = text
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
+
+
+def _refusal(answer: Answer, started: float) -> TokenEvent:
+    """Mark the answer refused (nothing in the knowledge answers the question) and give the refusal text."""
+    answer.refused = True
+    answer.answer = REFUSAL
+    answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+    return TokenEvent(REFUSAL)
 
 
 # a word standing for a model named earlier in the conversation

@@ -95,6 +95,7 @@ def route(question: str, catalog: Catalog) -> Route:
     if tool_route is not None:
         return tool_route
     matches, other = listed_matches(question, catalog)
+    attribute = asked_attribute(question)
     if is_aggregate_question(question) and not _HOW_TO.search(question):
         filters = aggregate_filters(question, catalog)
         named = [m for m in matches if m.score == 1.0]
@@ -102,9 +103,8 @@ def route(question: str, catalog: Catalog) -> Route:
                                   r"|\b(?:models?|networks?|llms?|list|table)\b.*\b(?:largest|longest|smallest|shortest"
                                   r"|biggest)\b|\b(?:largest|longest|smallest|shortest|biggest)\b.*\b(?:list|table)\b",
                                   question, re.I)
-        if (filters and not (named and asked_attribute(question))) or (not named and about_catalog):
+        if (filters and not (named and attribute)) or (not named and about_catalog):
             return Route(kind="aggregate", filters=filters)
-    attribute = asked_attribute(question)
     if matches:
         entries = _resolved(question, catalog, matches)
         named_exactly = matches[0].score == 1.0 and not _HOW_TO.search(question)
@@ -121,7 +121,7 @@ def listed_matches(question: str, catalog: Catalog) -> tuple[list, tuple[str, tu
     """Catalog matches of the question that name the catalog's own model, and, when every match names
     another model of its family ("Gemma-2-27B" for Gemma-2-9B), that name with the entries it resembles."""
     matches = catalog.match(question)
-    listed = [m for m in matches if catalog.other_model(question, m.entry) is None]
+    listed = catalog.named_matches(question)
     if matches and not listed:
         mention = catalog.other_model(question, matches[0].entry) or ""
         return [], (mention, tuple(m.entry for m in matches[:3]))
