@@ -29,6 +29,19 @@ _ABBREVIATIONS = {"sd": "stable diffusion", "rcnn": "r cnn", "maskrcnn": "mask r
                   "resnet50": "resnet 50", "yolov8": "yolo v8", "llama2": "llama 2", "llama3": "llama 3",
                   "qwen2": "qwen 2", "qwen2.5": "qwen 2.5", "phi3": "phi 3", "glm4": "glm 4", "gemma2": "gemma 2"}
 
+# YOLO sizes written out ("YOLOv8 nano") are the one-letter suffix of the name (yolov8n)
+_YOLO_SIZE = re.compile(r"\b(yolo[ -]?v?\d+)[ -]?(nano|small|medium|large|xlarge|extra[ -]large)\b", re.I)
+_SIZE_LETTER = {"nano": "n", "small": "s", "medium": "m", "large": "l", "xlarge": "x"}
+
+
+# a letter right after a version ends a name's word: a size of the family ("yolov8s" is not yolov8n)
+_SIZE_SUFFIX = re.compile(r"(?<=[a-z]\d)([ac-jln-z])(?![a-z0-9])")
+
+
+def _written_sizes(text: str) -> str:
+    return _YOLO_SIZE.sub(lambda m: m.group(1) + _SIZE_LETTER.get(m.group(2).lower(), "x"), text)
+
+
 # Words that tell one model of a family from another ("Gemma-2-27B", "stable diffusion xl", "phi-3-medium"):
 # in a name, next to a catalog model's words, they mean another model unless that model's name has them.
 _VARIANT_WORDS = frozenset({"xl", "xxl", "large", "medium", "small", "tiny", "mini", "nano", "micro", "turbo", "lite",
@@ -105,7 +118,7 @@ def normalize_size(size: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Lowercase word tokens with letter/digit boundaries split ('Phi3-4k' → phi, 3, 4k)."""
-    lowered = text.lower().replace("_", " ")
+    lowered = _written_sizes(text).lower().replace("_", " ")
     for short, long in _ABBREVIATIONS.items():
         lowered = re.sub(rf"(?<![a-z0-9.]){re.escape(short)}(?![a-z0-9])", long, lowered)
     out: list[str] = []
@@ -203,7 +216,7 @@ class Catalog:
         matches resnet-50: a version, size or variant word inside or right after the matched words that
         the entry's names do not have means the text is about a model the catalog does not list."""
         alias_tokens = set().union(*self._aliases[entry.model])
-        words = _NAME_WORD.findall(text)
+        words = _NAME_WORD.findall(_written_sizes(text))
 
         hit = [any(_counts(t) and any(token_match(a, t) for a in alias_tokens) for t in tokens(word))
                for word in words]
@@ -224,7 +237,9 @@ class Catalog:
                     runs.append([i])
         def names_another(run: list[int]) -> bool:
             return any((_is_number(tok) or tok in _VARIANT_WORDS) and tok not in alias_tokens
-                       for i in run for tok in tokens(words[i]))
+                       for i in run for tok in tokens(words[i])) or any(
+                suffix not in alias_tokens and _squash(words[i]) not in _squash(entry.model)
+                for i in run for suffix in _SIZE_SUFFIX.findall(words[i].lower()))
 
         # a run must match a word of the name, not only a number ("Gaudi 2" does not name Llama-3.2)
         runs = [r for r in runs if any(hit[i] and re.search(r"[a-z]{2}", words[i].lower()) for i in r)]
@@ -304,7 +319,7 @@ def _is_number(tok: str) -> bool:
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
+    return re.sub(r"[^a-z0-9]", "", _written_sizes(text).lower())
 
 
 def token_match(alias_token: str, query_token: str) -> bool:

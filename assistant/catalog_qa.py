@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.catalog import Catalog, CatalogEntry, normalize_size, tokens
+from assistant.phrasing import asked_sentence
 
 ATTRIBUTES: dict[str, re.Pattern[str]] = {
     "input_size": re.compile(
@@ -33,9 +34,15 @@ _AGGREGATE = re.compile(
     r"^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:which|what)(?: of the)?\s+(?:[\w-]+\s+){0,2}?" + _ROWS + r"\b"
     r"|^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:list|name|show|give me|tell me|count|are there|how many"
     r"|enumerate)\b(?!\s+(?:me\s+)?(?:where|why|how|when|whether|if)\b).*\b" + _ROWS + r"\b"
-    r"|\bhow many\b"
+    # "how many deepseek distill models", "how many are there", not "how many epochs/streams/tokens per second"
+    r"|\bhow many\b(?=(?:\s+[\w-]+){0,3}?\s+" + _ROWS + r"\b|\s+(?:are|is)\s+(?:there|in|listed|benchmarked)\b"
+    r"|\s+(?:use|have|take|get|come)\b|\W*$)"
     r"|^\s*(?:list|name|show|count|enumerate|give me|tell me)\s+(?:all|every) (?:the )?(?:catalog |benchmark(?:ed)? )?"
     r"(?:models?|networks?|workloads?|llms?)\b"
+    r"|^\s*(?:list|name|enumerate|show me)\s+(?:all|every|each)\b(?! (?:the )?(?:steps|ways|options|settings)\b)"
+    # "models from meta ai in the catalog?"
+    r"|^\s*(?:any |all |the )?(?:models?|networks?|llms?|workloads?)\s+(?:from|by|published by|made by|with|that"
+    r"|using|linked to|linking to)\b"
     # "Anything in the list with a 32K input?", "Is there any model with 4K context?"
     r"|^\s*(?:is there |are there )?(?:anything|any(?:thing)? (?:models?|networks?|workloads?|llms?))\b"
     r"(?: in the (?:list|catalog|table|benchmarks?))?\s+(?:with|that|using|at|of|for|from|by)\b",
@@ -64,16 +71,17 @@ class CatalogAnswer:
 def asked_attribute(question: str) -> str | None:
     """Which field the question asks about (input_size, task, network, url), if any; in a message of
     several sentences, the one asked ("...my manager wants numbers. What should we use for LLMs?")."""
+    asked = asked_sentence(question)
     for name, pattern in ATTRIBUTES.items():
-        if pattern.search(asked_sentence(question)):
+        if name == "task" and _ASKS_TOOL.search(asked):
+            continue  # "which tool was used for the CNN numbers?" asks about the method, not a model's task
+        if pattern.search(asked):
             return name
     return None
 
 
-def asked_sentence(text: str) -> str:
-    """The last sentence that ends with a question mark, or the whole text when none does."""
-    asked = [s for s in re.split(r"(?<=[.?!])\s+", text.strip()) if s.endswith("?")]
-    return asked[-1] if asked else text
+_ASKS_TOOL = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(?:tool|utility|software|app|application|program|script"
+                        r"|framework|method)s?\b", re.I)
 
 
 def answer_about(entries: list[CatalogEntry], attribute: str | None) -> CatalogAnswer:
@@ -111,8 +119,12 @@ def answer_unlisted(mention: str, similar: list[CatalogEntry], attribute: str | 
     return CatalogAnswer(text=text, entries=tuple(similar), aggregate=False)
 
 
+# a name with a digit ("whisper-large-v3"), or hyphenated with a capital after a hyphen or inside a word
+# ("Whisper-Large", "EfficientNet-Lite"), not a hyphenated word ("question-answering", "KV-cache")
 _MODEL_LIKE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*[-_.]?[A-Za-z]*\d[A-Za-z0-9.]*"
-                         r"(?:[-_][A-Za-z0-9.]+)*|\b[A-Za-z]+(?:[-_][A-Za-z0-9]+)+\b")
+                         r"(?:[-_][A-Za-z0-9.]+)*"
+                         r"|\b[A-Za-z]+(?:[-_][A-Za-z0-9]+)*[-_][A-Z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*\b"
+                         r"|\b[A-Za-z]*[a-z][A-Z][A-Za-z]*(?:[-_][A-Za-z0-9]+)+\b")
 
 
 def model_like_name(question: str) -> str:
@@ -135,7 +147,7 @@ def is_aggregate_question(question: str) -> bool:
     """Phrased as a question over many catalog rows (which/list/how many ... models), or for the one with
     the largest/smallest input ("Which vision model has the largest input resolution?")."""
     return bool(_AGGREGATE.search(question)) or bool(
-        _EXTREME.search(question) and re.search(r"\b(?:which|what)\b", question, re.I))
+        _EXTREME_INPUT.search(question) and re.search(r"\b(?:which|what)\b", question, re.I))
 
 
 def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
@@ -167,6 +179,11 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
         filters.pop("category", None)
     elif tasks and "category" not in filters:  # several tasks explaining a family word: the family
         filters["tasks"] = "|".join(tasks)
+    squashed = re.sub(r"[^a-z0-9]", "", question.lower())
+    repos = sorted({r for e in catalog if (r := _link_repository(e)) and len(r) >= 5
+                    and re.sub(r"[^a-z0-9]", "", r.lower()) in squashed})
+    if repos:  # "which models link to open_model_zoo?"
+        filters["link"] = repos[0]
     named = {_publisher_word(t) for t in question_tokens}
     if not any(e.model.lower() in question.lower() for e in catalog):
         for entry in sorted(catalog, key=lambda e: e.network):
@@ -179,6 +196,13 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
 def _names_task(task: str, question_tokens: set[str]) -> bool:
     words = {t for t in tokens(task) if len(t) > 3 and t not in {"model", "language"}}
     return bool(words) and (words <= question_tokens or (len(words) > 1 and len(words & question_tokens) >= 2))
+
+
+def _link_repository(entry: CatalogEntry) -> str:
+    """The repository or model folder a row's link points into (github.com/openvinotoolkit/open_model_zoo/...
+    → open_model_zoo), or ""."""
+    link = re.match(r"https?://(?:www\.)?(?:huggingface\.co|github\.com)/[^/]+/([^/?#]+)", entry.url or "")
+    return link.group(1) if link else ""
 
 
 def _publisher_words(entry: CatalogEntry) -> set[str]:
@@ -203,6 +227,11 @@ def _publisher_word(token: str) -> str:
 
 _EXTREME = re.compile(r"\b(?P<max>longest|largest|biggest|highest|most|max(?:imum)?)\b|\b(?P<min>shortest|smallest"
                       r"|lowest|least|min(?:imum)?)\b", re.I)
+
+# an extreme of the input ("the largest input resolution", "the shortest context"), not "the most recent round"
+_EXTREME_INPUT = re.compile("(?:" + _EXTREME.pattern + r")\W+(?:[\w-]+\W+){0,2}?"
+                            r"(?:input|context|resolution|size|images?|tokens?|sequence|prompt|window|pixels?|res)\b",
+                            re.I)
 
 
 def _size_value(size: str) -> tuple[str, int] | None:
@@ -272,6 +301,8 @@ def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:
         return False
     if "tasks" in filters and entry.task not in filters["tasks"].split("|"):
         return False
+    if "link" in filters and _link_repository(entry) != filters["link"]:
+        return False
     return "network" not in filters or filters["network"] in _publisher_words(entry)
 
 
@@ -287,6 +318,8 @@ def _describe_filters(filters: dict[str, str]) -> str:
     if "network" in filters:
         word = filters["network"]
         parts.append(f"come from {_PUBLISHER_NAMES.get(word, word.capitalize())}")
+    if "link" in filters:
+        parts.append(f"link to {filters['link']}")
     if "input_size" in filters:
         size = filters["input_size"]
         parts.append(f"use input size {size.upper() if size.endswith('k') else size}")

@@ -39,6 +39,7 @@ from assistant.grounding import (
     source_body,
 )
 from assistant.knowledge import Chunk, load_documents
+from assistant.phrasing import asked_clause, expand_shorthand
 from assistant.relevance import RelevanceGate
 from assistant.router import Route, only_about, route
 from assistant.spelling import SpellFixer, vocabulary_words
@@ -192,7 +193,8 @@ class Assistant:
         history = clean_history(history)
         tools_mode = tools or self.settings.tools_mode
         answer = Answer(question=question, answer="", id=answer_id)
-        question = self.spelling.fix(question)  # "downlaod the modles": routing and retrieval see the words meant
+        # "how ofen do u publish new perf numbers": routing and retrieval see the words meant
+        question = self.spelling.fix(expand_shorthand(question))
         question = self._resolve_reference(question, history)
         decision = self._route(question, history)
         answer.route = decision.kind
@@ -266,7 +268,7 @@ class Assistant:
 
     def _catalog_answer(self, question: str, decision: Route, answer: Answer, started: float) -> Iterator[Event]:
         if decision.kind == "aggregate":
-            result = answer_aggregate(question, self.catalog, decision.filters)
+            result = answer_aggregate(asked_clause(question), self.catalog, decision.filters)
         elif decision.kind == "unlisted":  # nothing in the sources answers it: say so, invent nothing
             result = answer_unlisted(decision.mention, list(decision.entries), decision.attribute, self.catalog)
             answer.refused = True

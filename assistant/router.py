@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.catalog import Catalog, CatalogEntry, token_match, tokens
-from assistant.catalog_qa import ATTRIBUTES, aggregate_filters, asked_attribute, asked_sentence, is_aggregate_question
+from assistant.catalog_qa import ATTRIBUTES, aggregate_filters, asked_attribute, is_aggregate_question
 from assistant.grounding import content_words
+from assistant.phrasing import asked_clause, asked_sentence
 
 _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
                r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
@@ -95,9 +96,10 @@ def route(question: str, catalog: Catalog) -> Route:
     if tool_route is not None:
         return tool_route
     matches, other = listed_matches(question, catalog)
-    attribute = asked_attribute(question)
-    if is_aggregate_question(question) and not _HOW_TO.search(question):
-        filters = aggregate_filters(question, catalog)
+    asked = asked_clause(question)  # the ask without its background ("We size edge boxes, so ...")
+    attribute = asked_attribute(asked) or (asked_attribute(question) if _REFERS_BACK.search(asked) else None)
+    if is_aggregate_question(asked) and not _HOW_TO.search(asked):
+        filters = aggregate_filters(asked, catalog) or aggregate_filters(question, catalog)
         named = [m for m in matches if m.score == 1.0]
         about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b"
                                   r"|\b(?:models?|networks?|llms?|list|table)\b.*\b(?:largest|longest|smallest|shortest"
@@ -107,12 +109,12 @@ def route(question: str, catalog: Catalog) -> Route:
             return Route(kind="aggregate", filters=filters)
     if matches:
         entries = _resolved(question, catalog, matches)
-        named_exactly = matches[0].score == 1.0 and not _HOW_TO.search(question)
-        if attribute is not None and only_about(_without_attribute(question), entries, allowed=3):
+        named_exactly = matches[0].score == 1.0 and not _HOW_TO.search(asked)
+        if attribute is not None and only_about(_without_attribute(asked), entries, allowed=3):
             return Route(kind="catalog", entries=entries, attribute=attribute)
-        if attribute is None and (named_exactly or _asks_about(question)) and only_about(question, entries):
+        if attribute is None and (named_exactly or _asks_about(asked)) and only_about(question, entries):
             return Route(kind="catalog", entries=entries)
-    elif other and (attribute is not None or _asks_about(question)):
+    elif other and (attribute is not None or _asks_about(asked)):
         return Route(kind="unlisted", entries=other[1], attribute=attribute, mention=other[0])
     return Route(kind="faq")
 
@@ -138,6 +140,11 @@ def _resolved(question: str, catalog: Catalog, matches) -> tuple[CatalogEntry, .
     top = matches[0].weight
     return tuple(m.entry for m in matches if abs(m.weight - top) < 1e-6)
 
+
+# an ask that points back into its background ("The SD row lists one number as its input size; what is that
+# value?")
+_REFERS_BACK = re.compile(r"^\W*(?:what|which)\s+(?:is|are|was|were)\s+(?:that|this|the|those|these)\s+"
+                          r"(?:value|number|figure|one|size|field|entry)s?\W*$", re.I)
 
 # words that ask about a model without asking anything else ("Tell me about yolov8n in the benchmarks")
 _ABOUT_WORDS = frozenset({"tell", "describe", "info", "information", "details", "detail", "show", "know", "about",
@@ -182,7 +189,8 @@ def _wants_run(question: str) -> bool:
     if _LLM_BENCH.search(question) and (_TOKENS.search(question) or _NEW_TOKENS.search(question)):
         return True  # "how fast do you generate text? Feed 512 prompt tokens": settings for an LLM run
     return bool(re.search(_MY_MACHINE, question, re.I)) and bool(
-        re.search(rf"{_RUN_VERB}|latency|throughput|fps|fast|speed|performance", question, re.I))
+        re.search(rf"{_RUN_VERB}|latency|throughput|fps|fast|speed|performance|tokens?[- ]per[- ]second|tokens?/s",
+                  question, re.I))
 
 
 def _run_settings(question: str) -> int:

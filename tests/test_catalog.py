@@ -7,7 +7,14 @@ import re
 import pytest
 
 from assistant.catalog import normalize_size
-from assistant.catalog_qa import aggregate_filters, answer_about, answer_aggregate, is_aggregate_question
+from assistant.catalog_qa import (
+    aggregate_filters,
+    answer_about,
+    answer_aggregate,
+    asked_attribute,
+    is_aggregate_question,
+    model_like_name,
+)
 from tests.conftest import FAQ
 
 RAW = FAQ.read_text(encoding="utf-8")
@@ -91,6 +98,9 @@ def test_answer_about_several_entries_lists_each_value(catalog):
     ("Which diffusion models are in the benchmark list?", {n for n, _, _, t, _ in ROWS if "Diffusion" in t}),
     ("List the object detection models.", {n for n, _, _, t, _ in ROWS if t.strip() == "object detection"}),
     ("Which models come from Meta AI?", {n for n, _, net, _, _ in ROWS if net.strip() == "Meta AI"}),
+    ("models from meta ai in catalog?", {n for n, _, net, _, _ in ROWS if net.strip() == "Meta AI"}),
+    ("which models link to open_model_zoo repo?", {n for n, url, *_ in ROWS if "/open_model_zoo/" in url}),
+    ("list all of the DeepSeek-R1 distillations in the catalog", {n for n, *_ in ROWS if n.startswith("DeepSeek")}),
 ])
 def test_aggregate_answers_list_exactly_the_matching_rows(catalog, question, expected):
     answer = answer_aggregate(question, catalog, aggregate_filters(question, catalog))
@@ -114,6 +124,8 @@ def test_count_question_gives_the_number(catalog):
     ("phi-3-medium context", "Phi3-4k-mini-Instruct", "phi-3-medium"),
     ("flux dev", "FLUX.1-schnell", "flux dev"),
     ("bert-large-uncased", "bert-base-cased", "bert-large-uncased"),
+    ("what is yolov8s?", "yolov8n", "yolov8s"),  # a size letter of the family
+    ("input size of yolov8 large", "yolov8n", "yolov8l"),
 ])
 def test_another_model_of_a_family_is_not_taken_for_the_catalog_one(catalog, text, resembles, mention):
     entry = next(e for e in catalog if e.model == resembles)
@@ -124,7 +136,8 @@ def test_another_model_of_a_family_is_not_taken_for_the_catalog_one(catalog, tex
 @pytest.mark.parametrize(("text", "model"), [
     ("llama3 8b", "Llama-3-8b"), ("llama 3 8b instruct", "Llama-3-8b"), ("SD 1.5", "Stable-Diffusion-V1-5"),
     ("Stable Diffusion v1.5", "Stable-Diffusion-V1-5"), ("Phi 3 mini", "Phi3-4k-mini-Instruct"),
-    ("yolo v8 nano", "yolov8n"), ("GLM 4 9B chat", "GLM4-9B-chat"), ("gemma 2 9b it", "Gemma-2-9B"),
+    ("yolo v8 nano", "yolov8n"), ("the YOLOv8 nano workload", "yolov8n"), ("GLM 4 9B chat", "GLM4-9B-chat"),
+    ("gemma 2 9b it", "Gemma-2-9B"),
     ("Run bert-base-cased for 20 seconds", "bert-base-cased"), ("resnet50 on my cpu 3 times", "resnet-50"),
     ("DeepSeek R1 Distill Qwen 1.5B", "DeepSeek-R1-Distill-Qwen-1.5B"), ("resnet-50 int8", "resnet-50"),
 ])
@@ -217,3 +230,27 @@ def test_an_answer_about_one_field_also_gives_the_models_link(catalog):
     resnet = next(e for e in catalog if e.model == "resnet-50")
     answer = answer_about([resnet], "network")
     assert "ResNet-50_v1_ILSVRC-2012" in answer.text and resnet.url in answer.text
+
+
+@pytest.mark.parametrize("question", [
+    "what performance-per-watt figure was recorded in the most recent benchmark round?",  # "most", not of inputs
+    "how many epochs should I train yolov8n?", "how many inference streams were configured?",
+    "How many tokens per second does Llama-3-70B get on a Gaudi 2?",
+])
+def test_questions_with_extreme_or_count_words_about_other_things_are_not_over_the_table(question):
+    assert not is_aggregate_question(question)
+
+
+@pytest.mark.parametrize(("question", "name"), [
+    ("input size of whisper-large-v3", "whisper-large-v3"), ("task of EfficientNet-Lite", "EfficientNet-Lite"),
+    ("the Whisper-Large model", "Whisper-Large"),
+    ("the BERT question-answering benchmark", ""), ("KV-cache sizing depends on context", ""),
+    ("Instance segmentation is memory-bound for us", ""),
+])
+def test_model_like_names_are_names_not_hyphenated_words(question, name):
+    assert model_like_name(question) == name
+
+
+def test_which_tool_was_used_for_asks_no_models_task():
+    assert asked_attribute("which tool did you use for the CNN models?") is None
+    assert asked_attribute("what is yolov8n used for?") == "task"

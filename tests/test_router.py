@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.phrasing import expand_shorthand
 from assistant.router import route
 
 
@@ -38,6 +39,10 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
     ("Is your assistant's model fast? Measure it with a 300-token prompt and 3 runs.", "benchmark_llm",
      {"prompt_tokens": 300, "iterations": 3}),
     ("Benchmark the LLM generating 64 tokens", "benchmark_llm", {"max_new_tokens": 64}),
+    ("I'd like to see the tokens-per-second your own text generation achieves on this box; please average it over "
+     "5 iterations.", "benchmark_llm", {"iterations": 5}),
+    ("pls run yolov8n thruput test on CPU for 30 sec", "run_benchmark",
+     {"model": "yolov8n", "hint": "throughput", "device": "CPU", "seconds": 30}),
     ("How much RAM do I have?", "system_info", {}),
     ("Which version of OpenVINO is installed on this machine?", "system_info", {}),
     ("I need numbers for resnet-50 fps on CPU, let it run for 2 minutes", "run_benchmark",
@@ -61,7 +66,7 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
      {"model": "mobilenet-v2", "hint": "throughput", "seconds": 10}),
 ])
 def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
-    decision = route(question, catalog)
+    decision = route(expand_shorthand(question), catalog)  # as the assistant routes it
     assert decision.kind == "tool" and decision.tool == tool
     for key, value in arguments.items():
         assert decision.arguments[key] == value
@@ -116,6 +121,34 @@ def test_injected_shell_command_is_not_a_model(catalog):
 ])
 def test_catalog_and_aggregate_questions(catalog, question, kind):
     assert route(question, catalog).kind == kind
+
+
+@pytest.mark.parametrize(("question", "kind", "models", "attribute"), [
+    ("We're sizing edge boxes for a retail rollout, so I'd appreciate knowing the input resolution the YOLOv8 nano "
+     "workload is benchmarked at.", "catalog", ["yolov8n"], "input_size"),
+    ("Our NLP latency budget depends on sequence length; what input size is the BERT base cased question-answering "
+     "benchmark run with?", "catalog", ["bert-base-cased"], "input_size"),
+    ("KV-cache sizing depends on context, so could you tell me the input size listed for Phi-3 mini 4k Instruct?",
+     "catalog", ["Phi3-4k-mini-Instruct"], "input_size"),
+    ("The Stable Diffusion v1.5 row lists a single number as its input size; what is that value?", "catalog",
+     ["Stable-Diffusion-V1-5"], "input_size"),
+    ("We only care about image classification for this SKU; which catalog models are benchmarked for the "
+     "classification task?", "aggregate", [], None),
+    ("Pre-processing cost scales with pixel count, so among the vision networks, which one has the largest input "
+     "resolution?", "aggregate", [], None),
+])
+def test_background_before_the_ask_changes_nothing(catalog, question, kind, models, attribute):
+    decision = route(question, catalog)
+    assert decision.kind == kind
+    assert [e.model for e in decision.entries] == models and decision.attribute == attribute
+
+
+@pytest.mark.parametrize("question", [
+    "I know resnet-50's input size is 224x224; how many epochs should I train it?",
+    "We train yolov8n on our own data; what learning rate should we use?",
+])
+def test_a_model_in_the_background_of_another_ask_gets_no_catalog_answer(catalog, question):
+    assert route(question, catalog).kind == "faq"
 
 
 def test_a_question_about_an_unlisted_model_of_a_family_gets_no_look_alike_answer(catalog):

@@ -1,0 +1,92 @@
+"""What a message asks, apart from how it is said: chat shorthand spelled out, the asked sentence, and the
+asked clause without the background and the politeness around it.
+
+"We're sizing edge boxes for a retail rollout, so I'd appreciate knowing the input resolution of yolov8n."
+asks "the input resolution of yolov8n"; "hi, how ofen do u publish new perf numbers?" asks how often
+"you publish new performance numbers". Routing looks at the asked clause, so background words neither
+hide the ask nor count as another one.
+"""
+
+from __future__ import annotations
+
+import re
+
+# shorthand of chat messages, as whole words (lower case); not ambiguous ones like "bs" or "r"
+_SHORTHAND = {
+    "u": "you", "ur": "your", "pls": "please", "plz": "please", "thx": "thanks", "ty": "thanks",
+    "perf": "performance", "hw": "hardware", "sw": "software", "img": "image", "imgs": "images",
+    "ctx": "context", "nets": "networks", "thruput": "throughput", "tput": "throughput", "abt": "about",
+    "wat": "what", "pic": "image", "pics": "images", "w/": "with", "b/c": "because", "bc": "because",
+    "nums": "numbers", "num": "number", "mdl": "model", "mdls": "models",
+}
+_SHORTHAND_WORD = re.compile(r"(?<![\w/.-])(" + "|".join(re.escape(w) for w in sorted(_SHORTHAND, key=len,
+                                                                                       reverse=True))
+                             + r")(?![\w/-]|\.\w)", re.I)
+
+
+def expand_shorthand(text: str) -> str:
+    """`text` with chat shorthand spelled out ("pls run u model" → "please run you model")."""
+    return _SHORTHAND_WORD.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)
+
+
+def asked_sentence(text: str) -> str:
+    """The last sentence that ends with a question mark, or the whole text when none does."""
+    asked = [s for s in re.split(r"(?<=[.?!])\s+", text.strip()) if s.endswith("?")]
+    return asked[-1] if asked else text
+
+
+# how an ask opens: a question word, an auxiliary, or a request
+_ASK_OPENING = re.compile(
+    r"(?:which|what|how|who|whose|where|when|why|is|are|was|were|does|do|did|can|could|would|will|should|may"
+    r"|list|name|enumerate|show|give|tell|share|confirm|provide|please|any|anything|i'd|i would|i need|i want"
+    r"|i'm (?:looking|trying|curious)|let me know)\b", re.I)
+# where background ends and the ask begins: a semicolon, colon, dash or ", so" before words that ask
+_BOUNDARY = re.compile(r";\s*|:\s+|\s[-–—]\s+|,\s+so\s+", re.I)
+_ASKING = re.compile(r"\b(?:which|what|how|who|whose|where|when|why|list|enumerate|confirm|tell|share|give|show"
+                     r"|i'd|i would|could you|can you|would you)\b|\?", re.I)
+# an introductory phrase before a comma ("For capacity planning on the detector side, what ...")
+_INTRODUCTION = re.compile(r"^(?:for|before|after|since|as|because|given|setting|while|to|ahead of|with|in|from"
+                           r"|when|once|if)\b[^,]*,\s+", re.I)
+# a request that opens an ask wherever it stands ("For a rollout I'd like a list of ...")
+_REQUEST = re.compile(r"\b(?:i'd|i would|could you|can you|would you)\b", re.I)
+_POLITE = re.compile(
+    r"^(?:(?:please|kindly|so|and|also|ok|okay|hi|hello|hey)[,!]?\s+"
+    r"|(?:could|can|would|will) you(?: please)?(?: (?:confirm|let me know|check|say|clarify|remind me))?"
+    r"(?: (?:whether|if))?\s+"
+    r"|i(?:'d| would)? (?:like|love|appreciate|want|need)(?: (?:to (?:know|see|learn|understand|confirm|get)"
+    r"|knowing|confirmation of|confirming))?(?: (?:whether|if))?\s+"
+    r"|(?:do you know|let me know|i'm (?:curious|wondering))(?: (?:whether|if))?\s+)",
+    re.I)
+# "I'd like a shortlist of every model ..." asks for a list
+_LIST_REQUEST = re.compile(r"^(?:a |the )?(?:short[- ]?list|list(?:ing)?|rundown|overview|enumeration)"
+                           r"(?: of)?\s+", re.I)
+
+
+def asked_clause(text: str) -> str:
+    """The ask of a message without its background and politeness: "We only run vision on this box; could you
+    list the detection models?" → "list the detection models?"."""
+    sentence = asked_sentence(text)
+    if sentence is text:  # no question mark: the last sentence that opens like an ask
+        sentences = re.split(r"(?<=[.!])\s+", text.strip())
+        sentence = next((s for s in reversed(sentences) if _opens_ask(s)), text.strip())
+    start = 0
+    for boundary in _BOUNDARY.finditer(sentence):
+        if _ASKING.search(sentence[boundary.end():]):
+            start = boundary.end()
+    clause = sentence[start:]
+    if (introduction := _INTRODUCTION.match(clause)) and _opens_ask(clause[introduction.end():]):
+        clause = clause[introduction.end():]
+    if not _opens_ask(clause) and (request := _REQUEST.search(clause)):
+        clause = clause[request.start():]
+    while (polite := _POLITE.match(clause)) and polite.end() < len(clause):
+        clause = clause[polite.end():]
+    if listing := _LIST_REQUEST.match(clause):
+        clause = "list " + clause[listing.end():]
+    return clause.strip()
+
+
+def _opens_ask(text: str) -> bool:
+    return bool(_ASK_OPENING.match(text.lstrip()))
+
+
+__all__ = ["asked_clause", "asked_sentence", "expand_shorthand"]
