@@ -203,7 +203,17 @@ class OpenVINOLLM:
         with self.lock:
             start = time.perf_counter()
             try:
-                result = self.pipeline.generate([prompt], config, streamer.streamer if streamer else None)
+                try:
+                    result = self.pipeline.generate([prompt], config, streamer.streamer if streamer else None)
+                except RuntimeError as exc:
+                    if not (stop and _STOP_STRING_FAULT in str(exc)) or streamer:
+                        raise
+                    # openvino_genai sometimes fails to take a stop string off the output (seen with prompt
+                    # lookup, not reproducible on demand): generate without stop strings and cut the text
+                    # here. Not when streaming: the text past the stop string would reach the caller.
+                    log.warning("generation: %s; generating again without stop strings", _first_line(exc))
+                    config.stop_strings = set()
+                    result = self.pipeline.generate([prompt], config, None)
             except RuntimeError as exc:
                 raise ModelError(f"generation failed: {_first_line(exc)}",
                                  hint="Shorten the conversation or lower max_new_tokens.") from None
@@ -212,7 +222,7 @@ class OpenVINOLLM:
             streamer.reraise()
         metrics = result.perf_metrics
         output_tokens = int(metrics.get_num_generated_tokens())
-        return Generation(text=result.texts[0], input_tokens=int(metrics.get_num_input_tokens()),
+        return Generation(text=cut_at_stop(result.texts[0], stop), input_tokens=int(metrics.get_num_input_tokens()),
                           output_tokens=output_tokens, first_token_ms=_finite(metrics.get_ttft().mean),
                           total_ms=total_ms, tokens_per_s=decode_rate(metrics.get_tpot().mean, output_tokens))
 
@@ -320,6 +330,15 @@ class _Streamer:
         """Raise, in the caller's thread, what the token callback raised."""
         if self._error is not None:
             raise self._error
+
+
+_STOP_STRING_FAULT = "Cannot remove more tokens than has been generated"  # openvino_genai's assertion
+
+
+def cut_at_stop(text: str, stop: Iterable[str] | None) -> str:
+    """`text` up to the first of the stop strings (all of it when none occurs)."""
+    cut = min((i for s in stop or () if s and (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
 
 
 def decode_rate(tpot_ms: float, output_tokens: int) -> float:
