@@ -313,7 +313,8 @@ class Assistant:
             yield from self._catalog_answer(question, Route(kind="unlisted", attribute=attribute, mention=mention),
                                             answer, started)
             return
-        if not self.relevance.in_scope(f"{question} {faq_words(question)}", [s.text for s in sources], best):
+        if self.relevance.asks_unknown_value(asked_clause(question)) or not self.relevance.in_scope(
+                f"{question} {faq_words(question)}", [s.text for s in sources], best):
             yield _refusal(answer, started)
             return
         cited = _prose_first(_worth_citing(sources, best), self.chunks)

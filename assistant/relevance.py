@@ -22,9 +22,19 @@ NEVER_IN_SCOPE = re.compile(r"\b(?:prices?|pricing|costs?|how much (?:does|do|is
                             r"|stock|share price|dollars?|usd|eur)\b", re.I)
 
 
+# a question for a number, a value or a date ("how many streams", "what is the default value of X"): the
+# knowledge can give it only when it knows every word of what is counted or valued
+_QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:\w+ ){0,3}?(?:value|figure|number|percentage|score|date)s?\b"
+                       r"|\bwhat date\b", re.I)
+# the next release's date is nowhere in the FAQ (it says results come with each major.minor release)
+_RELEASE_DATE = re.compile(r"\brelease date\b|\broadmap\b|\bwhen\b.{0,40}\bnext\b.{0,30}\b(?:release|version)\b"
+                           r"|\bnext (?:\w+ ){0,2}(?:release|version)\b.{0,40}\b(?:date|scheduled|ship|come out|due)\b",
+                           re.I)
+
 # a name: CamelCase or all caps (TensorRT, NVIDIA), letters with digits (M3, H100), or a capitalised word
 # that does not open a sentence ("compare Apple Core ML")
-_NAME = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z0-9]*\b|\b[A-Z]{2,}[A-Za-z0-9]*\b|\b[A-Za-z]+\d[A-Za-z0-9]*\b"
+_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"  # a setting's name: PERFORMANCE_HINT_NUM_REQUESTS
+                   r"|\b[A-Za-z]*[a-z][A-Z][A-Za-z0-9]*\b|\b[A-Z]{2,}[A-Za-z0-9]*\b|\b[A-Za-z]+\d[A-Za-z0-9]*\b"
                    r"|(?<![.?!:]\s)(?<!^)\b[A-Z][a-z]+\b")
 
 
@@ -66,6 +76,16 @@ class RelevanceGate:
         names = (m.group(0).lower() for m in _NAME.finditer(question.strip()))
         return [n for n in names if n not in _IN_SCOPE_TERMS and n not in self.words
                 and not any(w.startswith(n) for w in self.words)]  # "Phi", "GLM" of Phi3, GLM4
+
+    def unknown_words(self, question: str) -> list[str]:
+        """Meaningful words of the question that the knowledge never uses (by their first five letters)."""
+        return sorted(w for w in content_words(question) if w.isalpha() and len(w) > 3
+                      and _stem(w) not in self.vocabulary and w not in _IN_SCOPE_TERMS)
+
+    def asks_unknown_value(self, asked: str) -> bool:
+        """The ask wants a number, value or date of something the knowledge never mentions ("how many
+        inference streams were configured?"), or the next release's date: nothing can answer it."""
+        return bool(_RELEASE_DATE.search(asked)) or bool(_QUANTITY.search(asked) and self.unknown_words(asked))
 
     def in_scope(self, question: str, texts: Sequence[str], similarity: float) -> bool:
         """True when the retrieved texts answer something the question asks about."""

@@ -445,6 +445,9 @@ def tokenize(text: str) -> list[str]:
 # ------------------------------------------------------------------------------------------- retriever
 
 
+TIE_DIGITS = 5  # fused scores equal to this many digits are a tie (1/61 + 1/62 vs 1/62 + 1/61)
+
+
 @dataclass(frozen=True)
 class Hit:
     """One search result: the chunk, its fused score and the ranks it got from each retriever."""
@@ -612,13 +615,23 @@ class Retriever:
         vector = self._query_cache.get_or_compute(query_text, lambda: self.embedder.encode([query_text])[0])
         candidates = min(len(self.chunks), max(50, 10 * k))
         dense_ranks = self._dense_ranks(vector, candidates)
-        sparse_ranks = self._sparse_ranks(f"{query_text} {keywords}".strip(), candidates)
+        sparse_ranks, sparse_scores = self._sparse_ranks(f"{query_text} {keywords}".strip(), candidates)
         fused: dict[int, float] = {}
         for ranks, weight in ((dense_ranks, self.dense_weight), (sparse_ranks, self.sparse_weight)):
             for doc, rank in ranks.items():
                 fused[doc] = fused.get(doc, 0.0) + weight / (self.rrf_k + rank)
-        best = sorted(fused, key=lambda d: (-fused[d], dense_ranks.get(d, candidates + 1)))[:k]
-        similarities = self._vectors[best] @ vector if best else []
+        # Reciprocal ranks tie when the two sides swap ranks (1st and 2nd vs 2nd and 1st); the scores then
+        # decide: each side's score relative to its best, summed, so the side whose top is clearer wins
+        # (two passages dense-equal at 0.457 and 0.455, one with twice the keyword score of the other).
+        all_similarities = self._vectors @ vector
+        top_similarity = max(float(all_similarities.max()), 1e-9)
+        top_sparse = max(sparse_scores.values(), default=0.0) or 1.0
+
+        def relative(doc: int) -> float:
+            return float(all_similarities[doc]) / top_similarity + sparse_scores.get(doc, 0.0) / top_sparse
+
+        best = sorted(fused, key=lambda d: (-round(fused[d], TIE_DIGITS), -relative(d)))[:k]
+        similarities = all_similarities[best] if best else []
         return [
             Hit(
                 chunk=self.chunks[doc],
@@ -634,13 +647,15 @@ class Retriever:
         _, ids = self._dense.search(vector.reshape(1, -1), n)
         return {int(doc): rank for rank, doc in enumerate(ids[0], start=1) if doc >= 0}
 
-    def _sparse_ranks(self, query: str, n: int) -> dict[int, int]:
+    def _sparse_ranks(self, query: str, n: int) -> tuple[dict[int, int], dict[int, float]]:
+        """BM25 ranks and scores of the chunks that contain a query term."""
         token_ids = self._bm25.get_tokens_ids(tokenize(query))
         if not token_ids:
-            return {}
+            return {}, {}
         scores = self._bm25.get_scores_from_ids(token_ids)
-        order = np.argsort(-scores, kind="stable")[:n]
-        return {int(doc): rank for rank, doc in enumerate(order, start=1) if scores[doc] > 0}
+        order = [int(doc) for doc in np.argsort(-scores, kind="stable")[:n] if scores[doc] > 0]
+        return ({doc: rank for rank, doc in enumerate(order, start=1)},
+                {doc: float(scores[doc]) for doc in order})
 
 
 # --------------------------------------------------------------------------------- build, save, load

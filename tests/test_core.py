@@ -35,6 +35,23 @@ def test_out_of_scope_is_refused_without_sources(assistant):
         assert answer.refused and answer.sources == [] and answer.tool_calls == []
 
 
+@pytest.mark.parametrize("question", [
+    # a value of something the FAQ never mentions, however close the passage on throughput
+    "To reproduce the throughput numbers exactly, how many inference streams and what batch size were configured?",
+    "Could you confirm what the default value of PERFORMANCE_HINT_NUM_REQUESTS is?",
+    # the FAQ says results come with each major.minor release, never when the next one ships
+    "We're planning our next regression cycle; when exactly is the next OpenVINO minor release scheduled to ship?",
+])
+def test_a_value_the_faq_does_not_give_is_refused(assistant, question):
+    answer = assistant.ask(question)
+    assert answer.refused and answer.tool_calls == []
+
+
+def test_a_question_for_a_value_the_faq_gives_is_answered(assistant):
+    answer = assistant.ask("How often do you publish new performance numbers?")
+    assert not answer.refused and "major.minor" in answer.answer
+
+
 @pytest.mark.parametrize(("question", "mention"), [
     ("What is the input size of Qwen-2-72B?", "Qwen-2-72B"),  # a look-alike (Qwen-2-7B) is in the catalog
     ("What is the input size of whisper-large-v3?", "whisper-large-v3"),  # nothing like it is
@@ -61,6 +78,9 @@ def test_a_pronoun_stands_for_the_model_the_conversation_is_about(assistant):
     # no keyword of the question is in the passage ("chosen based on general adoption")
     ("On what basis were the benchmark models picked?", "chosen based on general adoption"),
     ("I heard you only refresh the benchmark numbers once a year. True?", "major.minor"),
+    # the two sides of the search rank two passages 1-2 and 2-1; the clearer keyword margin wins the tie
+    ("Is there a simple walkthrough for measuring inference speed myself?", "simple instruction on testing"),
+    ("Which open-source utility generated the results for the conventional, non-LLM networks?", "benchmark_app"),
 ])
 def test_a_question_in_other_words_finds_the_faqs_passage(assistant, question, passage):
     sources, _, _ = assistant.sources_for(question)
