@@ -313,8 +313,10 @@ class Assistant:
             yield from self._catalog_answer(question, Route(kind="unlisted", attribute=attribute, mention=mention),
                                             answer, started)
             return
-        if self.relevance.asks_unknown_value(asked_clause(question)) or not self.relevance.in_scope(
-                f"{question} {faq_words(question)}", [s.text for s in sources], best):
+        asked = asked_clause(question)
+        if self.relevance.asks_unknown_value(asked) or not self.relevance.in_scope(
+                f"{question} {faq_words(question)}", [s.text for s in sources], best,
+                asked=f"{asked} {faq_words(asked)}" if asked != question else ""):
             yield _refusal(answer, started)
             return
         cited = _prose_first(_worth_citing(sources, best), self.chunks)
@@ -331,7 +333,9 @@ class Assistant:
         # The verbatim evidence streams first (fast, always correct); the model's sentence follows
         # only when the sources support it.
         quote = _with_links(self._quote(question, cited[0]), self.chunks[cited[0].id].meta.get("links", {}))
-        quote_text = f"The FAQ says [1]:\n\n> {quote}"
+        # the FAQ's own question says what the quote answers ("which KPI is that?" → "How is Latency measured?")
+        heading = f', under "{cited[0].title}"' if self.chunks[cited[0].id].kind == "faq" else ""
+        quote_text = f"The FAQ says{heading} [1]:\n\n> {quote}"
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(quote_text)
         t0 = time.perf_counter()
@@ -365,8 +369,15 @@ class Assistant:
         if len(candidates) == 1 or (len(candidates) <= SHORT_ANSWER_SENTENCES
                                     and sum(map(len, candidates)) <= SHORT_ANSWER_CHARS):
             return " ".join(candidates)  # a short FAQ answer is quoted whole: its point may be any sentence
-        vectors = self.retriever.embedder.encode([question, *candidates])
-        ranked = [int(i) for i in np.argsort(-(vectors[1:] @ vectors[0]))]
+        # The small embedder ranks the sentence that names the passage's topic first ("Latency is measured
+        # ...") for "which applications care about latency?", whose answer says "relevant for applications
+        # where ...": the question without the topic's words (the passage title's) gets a say too.
+        topic = {w[:5] for w in content_words(source.title)}
+        rest = " ".join(w for w in re.findall(r"[\w'-]+", question) if w.lower()[:5] not in topic)
+        texts = [question, rest] if content_words(rest) else [question]
+        vectors = self.retriever.embedder.encode([*texts, *candidates])
+        scores = sum(vectors[len(texts):] @ vectors[i] for i in range(len(texts)))
+        ranked = [int(i) for i in np.argsort(-scores)]
         best, runner_up = ranked[0], ranked[1]
         # the span from the best to the runner-up sentence when they are close: the evidence often spans
         # sentences ("...beyond processors supporting VNNI. The reduced bit width... Therefore, ...")

@@ -87,8 +87,9 @@ class RelevanceGate:
         inference streams were configured?"), or the next release's date: nothing can answer it."""
         return bool(_RELEASE_DATE.search(asked)) or bool(_QUANTITY.search(asked) and self.unknown_words(asked))
 
-    def in_scope(self, question: str, texts: Sequence[str], similarity: float) -> bool:
-        """True when the retrieved texts answer something the question asks about."""
+    def in_scope(self, question: str, texts: Sequence[str], similarity: float, *, asked: str = "") -> bool:
+        """True when the retrieved texts answer something the question asks about; `asked`, the question's
+        ask without its background, may show the support that the background's words dilute."""
         if NEVER_IN_SCOPE.search(question):
             return False
         if similarity >= self.strong_similarity:
@@ -97,5 +98,5 @@ class RelevanceGate:
             return False
         if similarity >= self.named_similarity:  # close, and nothing in it is foreign to the knowledge
             return True
-        support = self.lexical_support(question, texts)
+        support = max(self.lexical_support(question, texts), self.lexical_support(asked, texts) if asked else 0.0)
         return (support >= 0.5 and similarity >= 0.05) or (support >= 0.25 and similarity >= 0.4)

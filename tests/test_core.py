@@ -163,19 +163,33 @@ def test_a_short_faq_answer_is_quoted_whole(assistant):
 
 
 @pytest.mark.model
+def test_the_quote_answers_the_question_not_the_passages_topic(assistant):
+    # the passage's first sentence names its topic ("Latency is measured ..."), which the small embedder
+    # ranks first for any latency question; the asked part is which applications
+    answer = assistant.ask("Which applications care about latency?")
+    quote = answer.answer.split("> ", 1)[1].split("\n\n")[0]
+    assert "robot" in quote or "medical" in quote
+
+
+@pytest.mark.model
+def test_the_quote_comes_under_the_faqs_own_question(assistant):
+    answer = assistant.ask("If the runtime processes each frame fully before the next one, which KPI is that?")
+    assert answer.answer.startswith('The FAQ says, under "How is Latency measured?" [1]:')
+
+
+@pytest.mark.model
 def test_a_quoted_link_comes_with_its_web_address(assistant):
     answer = assistant.ask("Where are the models used in the performance benchmarks published?")
     assert "Hugging Face (https://huggingface.co/OpenVINO)" in answer.answer
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("question_set", ["paraphrases.jsonl", "blind1.jsonl", "blind2.jsonl", "blind3.jsonl",
-                                          "blind4.jsonl", "blind5.jsonl", "blind6.jsonl", "blind7.jsonl"])
+@pytest.mark.parametrize("question_set", ["paraphrases.jsonl", *(f"blind{n}.jsonl" for n in range(1, 10))])
 def test_quality_on_question_sets_written_apart_from_the_dev_set(assistant, question_set):
     """Other question sets: the method must generalise. paraphrases.jsonl was written apart from the dev
-    set; blind1-7 by helpers that saw only the FAQ, the dev set's format and the tool contract, not the
-    code (their first runs: 40/50, 47/60, 37/45, 42/50, 42/50, 46/50 and 48/50 right; the fixes since were
-    general methods)."""
+    set; blind1-9 by helpers that saw only the FAQ, the dev set's format and the tool contract, not the
+    code (their first runs: 40/50, 47/60, 37/45, 42/50, 42/50, 46/50, 48/50, 39/50 and 25/50 right; the
+    fixes since were general methods)."""
     from assistant.evaluation import evaluate, load_questions
 
     questions = load_questions(PROJECT_ROOT / "tests" / "data" / question_set)
