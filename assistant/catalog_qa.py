@@ -16,10 +16,11 @@ ATTRIBUTES: dict[str, re.Pattern[str]] = {
     "input_size": re.compile(
         r"input[- ]?size|context(?: length| window| size)?|sequence length|seq(?:uence)? len|resolution"
         r"|image size|input shape|max(?:imum)? (?:length|tokens)|how (?:long|big|large)|\bsize\b|dimension"
-        r"|tokens? of input|input tokens|how many tokens|\bres\b|\bpixels?\b|input length|max(?:imum)? input",
+        r"|tokens? of input|input tokens|how many tokens|\bres\b|\bpixels?\b|input length|max(?:imum)? input"
+        r"|\binputs?\b",
         re.I),
     "task": re.compile(r"\btasks?\b|used for|benchmarked for|purpose|what (?:does|do) .+ do\b|kind of model"
-                       r"|type of model|what type|category", re.I),
+                       r"|type of model|what type|categor(?:y|i[sz]ed)|classified as", re.I),
     "network": re.compile(r"public network|publisher|published by|who (?:made|makes|publishes|released|built"
                           r"|develops|developed)|vendor|author|company|organi[sz]ation|\bnetwork\b", re.I),
     "url": re.compile(r"\blinks?\b|\burl\b|where can i (?:find|get|download) (?:the )?(?!models\b)|homepage"
@@ -47,7 +48,7 @@ _AGGREGATE = re.compile(
     r"|^\s*(?:is there |are there )?(?:anything|any(?:thing)? (?:models?|networks?|workloads?|llms?))\b"
     r"(?: in the (?:list|catalog|table|benchmarks?))?\s+(?:with|that|using|at|of|for|from|by)\b",
     re.I)
-_COUNT = re.compile(r"\bhow many\b|\bnumber of\b|^\s*count\b", re.I)  # not "the highest pixel count"
+_COUNT = re.compile(r"\bhow many\b|\bnumber of\b|^\s*count\b|^\s*total\b", re.I)  # not "the highest pixel count"
 _SIZE = re.compile(r"\b(\d+)\s*[kK]\b|\b(\d+)\s*[x×X]\s*(\d+)\b|\b(\d{2,6})\b")
 
 # Words people use for the catalog's families (matched against task_category()).
@@ -78,6 +79,21 @@ def asked_attribute(question: str) -> str | None:
         if pattern.search(asked):
             return name
     return None
+
+
+def claimed_attribute(claim: str) -> str | None:
+    """The field a claim gives a value of ("... is listed as an object detection workload, correct?" → task);
+    the caller leaves the model's own name out (Stable *Diffusion* is no task)."""
+    if CLAIMED_SIZE.search(claim):
+        return "input_size"
+    if CLAIMED_TASK.search(claim):
+        return "task"
+    return None
+
+
+CLAIMED_SIZE = re.compile(r"\b\d+\s*[kK]\b|\b\d+\s*[x×]\s*\d+\b", re.I)
+CLAIMED_TASK = re.compile(r"\b(?:classification|detection|segmentation|question[- /]*answer(?:ing)?|diffusion"
+                           r"|auto[- ]?regressive|decoder|text[- ]to[- ]\w+|language model)\b", re.I)
 
 
 _ASKS_TOOL = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(?:tool|utility|software|app|application|program|script"
@@ -143,11 +159,30 @@ def _value(entry: CatalogEntry, attribute: str) -> str:
     return entry.url or "no link is given in the table"
 
 
-def is_aggregate_question(question: str) -> bool:
+def is_aggregate_question(question: str, *, fragment: bool = True) -> bool:
     """Phrased as a question over many catalog rows (which/list/how many ... models), or for the one with
     the largest/smallest input ("Which vision model has the largest input resolution?")."""
-    return bool(_AGGREGATE.search(question)) or bool(
-        _EXTREME_INPUT.search(question) and re.search(r"\b(?:which|what)\b", question, re.I))
+    return bool(_AGGREGATE.search(question) or _CLAIM_OVER_ROWS.search(question)) or bool(
+        _EXTREME_INPUT.search(question) and re.search(r"\b(?:which|what)\b", question, re.I)) or (
+        fragment and _is_fragment(question)
+        and bool(re.search(r"\b(?:" + _ROWS + r"|variants|versions|family)\b", question, re.I)))
+
+
+# "Is X the only entry whose network is spelled 'Hugginface'?": a question over the rows, though it names one
+ONLY_ONE = re.compile(r"\b(?:the only|the sole|any other)\s+(?:entry|model|network|workload|llm|one)\b", re.I)
+# "does the catalog include any Google models?", "only two Meta AI models", "all object detection models":
+# a claim over the rows that some words between the quantifier and the rows narrow down (not "all models")
+_CLAIM_OVER_ROWS = re.compile(r"\b(?:any|all|only(?: \w+)?|exactly \w+|the only)\s+(?!the\b|of\b|these\b|those\b"
+                              r"|your\b|my\b)(?:[\w-]+\s+){1,3}?" + _ROWS + r"\b|" + ONLY_ONE.pattern, re.I)
+
+
+def _is_fragment(question: str) -> bool:
+    """A search-box fragment ("8K input size models", "object detection models in catalog"): no question
+    word, no verb of a sentence, at most eight words."""
+    words = re.sub(r"\bbenchmark(?:ed)?\s+(?=catalog|list|table)", "", question, flags=re.I)
+    return len(question.split()) <= 8 and not re.search(
+        r"\b(?:what|which|how|who|why|where|when|is|are|was|were|does|do|did|can|could|should|would|will|i|you"
+        r"|we|my|your|run|benchmark|measure|test)\b", words, re.I)
 
 
 def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:

@@ -29,9 +29,13 @@ def expand_shorthand(text: str) -> str:
     return _SHORTHAND_WORD.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)
 
 
+# a sentence ends at . ? ! and a space, but not after "e.g." or "i.e."
+_SENTENCE_END = re.compile(r"(?<=[.?!])(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)\s+", re.I)
+
+
 def asked_sentence(text: str) -> str:
     """The last sentence that ends with a question mark, or the whole text when none does."""
-    asked = [s for s in re.split(r"(?<=[.?!])\s+", text.strip()) if s.endswith("?")]
+    asked = [s for s in _SENTENCE_END.split(text.strip()) if s.endswith("?")]
     return asked[-1] if asked else text
 
 
@@ -62,12 +66,20 @@ _LIST_REQUEST = re.compile(r"^(?:a |the )?(?:short[- ]?list|list(?:ing)?|rundown
                            r"(?: of)?\s+", re.I)
 
 
+# a claim to confirm: the claim is the ask ("Is it true that X?", "X, right?")
+_CLAIM_OPENING = re.compile(r"^(?:is it (?:true|correct|right) that|am i (?:right|correct)(?: in thinking)?(?: that)?"
+                            r"|do i understand (?:it )?correctly(?: that)?|correct me if i'm wrong[,:]?"
+                            r"|i (?:think|believe|heard|read|assume)(?: that)?|so,?)\s+", re.I)
+_CLAIM_TAG = re.compile(r",?\s*(?:right|correct|true|yes|no|isn't it|aren't they|doesn't it|don't they|is that so"
+                        r"|is that right|no\?)\s*\?\s*$", re.I)
+
+
 def asked_clause(text: str) -> str:
     """The ask of a message without its background and politeness: "We only run vision on this box; could you
     list the detection models?" → "list the detection models?"."""
     sentence = asked_sentence(text)
     if sentence is text:  # no question mark: the last sentence that opens like an ask
-        sentences = re.split(r"(?<=[.!])\s+", text.strip())
+        sentences = [s for s in _SENTENCE_END.split(text.strip()) if s]
         sentence = next((s for s in reversed(sentences) if _opens_ask(s)), text.strip())
     start = 0
     for boundary in _BOUNDARY.finditer(sentence):
@@ -82,11 +94,19 @@ def asked_clause(text: str) -> str:
         clause = clause[polite.end():]
     if listing := _LIST_REQUEST.match(clause):
         clause = "list " + clause[listing.end():]
-    return clause.strip()
+    if claim := _CLAIM_OPENING.match(clause):
+        clause = clause[claim.end():]
+    return _CLAIM_TAG.sub("?", clause).strip()
+
+
+def is_claim(text: str) -> bool:
+    """Phrased as a claim to confirm ("X is Y, right?", "Is it true that X is Y?")."""
+    sentence = asked_sentence(text).strip()
+    return bool(_CLAIM_OPENING.match(sentence) or _CLAIM_TAG.search(sentence))
 
 
 def _opens_ask(text: str) -> bool:
     return bool(_ASK_OPENING.match(text.lstrip()))
 
 
-__all__ = ["asked_clause", "asked_sentence", "expand_shorthand"]
+__all__ = ["asked_clause", "asked_sentence", "expand_shorthand", "is_claim"]

@@ -26,6 +26,9 @@ NEVER_IN_SCOPE = re.compile(r"\b(?:prices?|pricing|costs?|how much (?:does|do|is
 # knowledge can give it only when it knows every word of what is counted or valued
 _QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:\w+ ){0,3}?(?:value|figure|number|percentage|score|date)s?\b"
                        r"|\bwhat date\b", re.I)
+# a performance figure or comparison ("fps", "faster than")
+_FIGURE = re.compile(r"\b(?:fps|throughput|latency|tokens?/s|tokens? per second|ms|faster|slower|speed(?:up)?"
+                     r"|frames per second)\b", re.I)
 # the next release's date is nowhere in the FAQ (it says results come with each major.minor release)
 _RELEASE_DATE = re.compile(r"\brelease date\b|\broadmap\b|\bwhen\b.{0,40}\bnext\b.{0,30}\b(?:release|version)\b"
                            r"|\bnext (?:\w+ ){0,2}(?:release|version)\b.{0,40}\b(?:date|scheduled|ship|come out|due)\b",
@@ -82,10 +85,17 @@ class RelevanceGate:
         return sorted(w for w in content_words(question) if w.isalpha() and len(w) > 3
                       and _stem(w) not in self.vocabulary and w not in _IN_SCOPE_TERMS)
 
+    def unknown_identifiers(self, question: str) -> list[str]:
+        """Words with digits that the knowledge never uses: parts and versions ("8380", "a770", "2025.1")."""
+        return [w for w in re.findall(r"[a-z]*\d[a-z0-9.]*", question.lower())
+                if not all(part in self.words for part in re.findall(r"[a-z0-9]+", w))]
+
     def asks_unknown_value(self, asked: str) -> bool:
         """The ask wants a number, value or date of something the knowledge never mentions ("how many
-        inference streams were configured?"), or the next release's date: nothing can answer it."""
-        return bool(_RELEASE_DATE.search(asked)) or bool(_QUANTITY.search(asked) and self.unknown_words(asked))
+        inference streams were configured?"), a performance figure of a part or version it never names
+        ("resnet-50 fps xeon platinum 8380"; the FAQ holds no figures), or the next release's date."""
+        return bool(_RELEASE_DATE.search(asked)) or bool(_QUANTITY.search(asked) and self.unknown_words(asked)) or (
+            bool(_FIGURE.search(asked)) and bool(self.unknown_identifiers(asked)))
 
     def in_scope(self, question: str, texts: Sequence[str], similarity: float, *, asked: str = "") -> bool:
         """True when the retrieved texts answer something the question asks about; `asked`, the question's

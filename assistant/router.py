@@ -13,9 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.catalog import Catalog, CatalogEntry, token_match, tokens
-from assistant.catalog_qa import ATTRIBUTES, aggregate_filters, asked_attribute, is_aggregate_question
+from assistant.catalog_qa import (
+    ATTRIBUTES,
+    CLAIMED_SIZE,
+    CLAIMED_TASK,
+    ONLY_ONE,
+    aggregate_filters,
+    asked_attribute,
+    claimed_attribute,
+    is_aggregate_question,
+)
 from assistant.grounding import content_words
-from assistant.phrasing import asked_clause, asked_sentence
+from assistant.phrasing import asked_clause, asked_sentence, is_claim
 
 _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
                r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
@@ -97,15 +106,20 @@ def route(question: str, catalog: Catalog) -> Route:
         return tool_route
     matches, other = listed_matches(question, catalog)
     asked = asked_clause(question)  # the ask without its background ("We size edge boxes, so ...")
-    attribute = asked_attribute(asked) or (asked_attribute(question) if _REFERS_BACK.search(asked) else None)
-    if is_aggregate_question(asked) and not _HOW_TO.search(asked):
-        filters = aggregate_filters(asked, catalog) or aggregate_filters(question, catalog)
-        named = [m for m in matches if m.score == 1.0]
+    attribute = (asked_attribute(asked) or (asked_attribute(question) if _REFERS_BACK.search(asked) else None)
+                 or (claimed_attribute(_without_names(asked, matches)) if matches and is_claim(question) else None))
+    # a fragment ("8K input size models") only as the whole message, not what is left of a sentence
+    if is_aggregate_question(asked, fragment=asked == question) and not _HOW_TO.search(asked):
+        # a named model's own words filter nothing ("Stable Diffusion" is no family filter in "Is Stable-Diffusion-
+        # V1-5 the only entry spelled 'Hugginface'?")
+        exact = [m for m in matches if m.score == 1.0]
+        filters = (aggregate_filters(_without_names(asked, exact), catalog)
+                   or aggregate_filters(_without_names(question, exact), catalog))
         about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b"
                                   r"|\b(?:models?|networks?|llms?|list|table)\b.*\b(?:largest|longest|smallest|shortest"
                                   r"|biggest)\b|\b(?:largest|longest|smallest|shortest|biggest)\b.*\b(?:list|table)\b",
                                   question, re.I)
-        if (filters and not (named and attribute)) or (not named and about_catalog):
+        if (filters and not (exact and attribute and not ONLY_ONE.search(asked))) or (not exact and about_catalog):
             return Route(kind="aggregate", filters=filters)
     if matches:
         entries = _resolved(question, catalog, matches)
@@ -150,7 +164,8 @@ _REFERS_BACK = re.compile(r"^\W*(?:what|which)\s+(?:is|are|was|were)\s+(?:that|t
 _ABOUT_WORDS = frozenset({"tell", "describe", "info", "information", "details", "detail", "show", "know", "about",
                           "benchmark", "benchmarks", "benchmarked", "catalog", "list", "table", "model", "network",
                           "workload", "faq", "entry", "row", "say", "says", "does", "used", "use", "please", "thanks",
-                          "version", "variant", "one"})
+                          "version", "variant", "one", "models", "networks", "workloads", "entries", "listed", "lists",
+                          "catalogue"})
 
 
 def only_about(question: str, entries: tuple[CatalogEntry, ...], *, allowed: int = 2) -> bool:
@@ -164,9 +179,16 @@ def only_about(question: str, entries: tuple[CatalogEntry, ...], *, allowed: int
     return len(rest) <= allowed
 
 
+def _without_names(text: str, matches) -> str:
+    """The text without the words of the matched models' names."""
+    names = {t for m in matches for t in tokens(m.entry.model)}
+    return " ".join(w for w in text.split() if not set(tokens(w)) <= names)
+
+
 def _without_attribute(question: str) -> str:
-    """The question without the words that name the asked field ("input size", "who publishes")."""
-    for pattern in ATTRIBUTES.values():
+    """The question without the words that name the asked field ("input size", "who publishes") or a value
+    that a claim gives it ("... a 128K input, right?")."""
+    for pattern in (*ATTRIBUTES.values(), CLAIMED_SIZE, CLAIMED_TASK):
         question = pattern.sub(" ", question)
     return question
 
@@ -176,8 +198,25 @@ def _asks_about(question: str) -> bool:
                           r"|^\s*(?:what|which)\s+is\b", question, re.I)) and not _HOW_TO.search(question)
 
 
+# "benchmark numbers", "benchmark models": the word names a thing, it asks for no run
+_NOUN_USE = re.compile(r"\b(?:benchmark(?:ed|ing)?|test|performance)\s+(?:numbers|results?|models?|networks?|data"
+                       r"|figures|scores|methodology|list|catalog|page|site|questions?|tool|suite|set)\b", re.I)
+# a fragment without a question word ("bert-base-cased int8 throughput cpu")
+_QUESTION_WORD = re.compile(r"\?|\b(?:what|which|how|who|why|where|when|is|are|does|do|can|could|should|would)\b", re.I)
+
+
+def _terse_run(question: str, catalog: Catalog) -> bool:
+    """A search-box style run request: a catalog model with run settings or a run verb, and no question
+    ("mask_rcnn_resnet50_atrous_coco fp16 benchmark run", "bert-base-cased int8 throughput cpu")."""
+    if _QUESTION_WORD.search(question) or len(question.split()) > 8 or not catalog.named_matches(question):
+        return False
+    settings = _run_settings(question)
+    return settings >= 2 or (settings >= 1 and bool(re.search(_RUN_VERB, _NOUN_USE.sub(" ", question), re.I)))
+
+
 def _wants_run(question: str) -> bool:
     """An explicit request to execute something here, not a question about how to."""
+    question = _NOUN_USE.sub(" ", question)
     if asked_attribute(question) and not re.search(_MEASURED, asked_sentence(question), re.I):
         return False  # "compare the input sizes of X and Y": a catalog question, nothing to measure
     if _PLEASE_RUN.search(question) or _IMPERATIVE.search(question):
@@ -202,7 +241,7 @@ def _run_settings(question: str) -> int:
 def _tool_route(question: str, catalog: Catalog) -> Route | None:
     if _SYSTEM.search(question) and not _HOW_TO.search(question.replace("what cpu", "")):
         return Route(kind="tool", tool="system_info")
-    if not _wants_run(question):
+    if not _wants_run(question) and not _terse_run(question, catalog):
         if (_SYSTEM_FACT.search(question) and _LOCAL.search(question)
                 and not _HOW_TO.search(re.sub(r"\bdo i have\b", "", question, flags=re.I))
                 and not catalog.match(question) and not re.search(_RUN_VERB, question, re.I)):

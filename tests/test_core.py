@@ -41,6 +41,8 @@ def test_out_of_scope_is_refused_without_sources(assistant):
     "Could you confirm what the default value of PERFORMANCE_HINT_NUM_REQUESTS is?",
     # the FAQ says results come with each major.minor release, never when the next one ships
     "We're planning our next regression cycle; when exactly is the next OpenVINO minor release scheduled to ship?",
+    # the FAQ holds no performance figures, least of all for parts and versions it never names
+    "resnet-50 fps xeon platinum 8380", "Did OpenVINO 2025.1 get faster than 2024.6 on bert-base-cased on Xeon?",
 ])
 def test_a_value_the_faq_does_not_give_is_refused(assistant, question):
     answer = assistant.ask(question)
@@ -184,12 +186,12 @@ def test_a_quoted_link_comes_with_its_web_address(assistant):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("question_set", ["paraphrases.jsonl", *(f"blind{n}.jsonl" for n in range(1, 10))])
+@pytest.mark.parametrize("question_set", ["paraphrases.jsonl", *(f"blind{n}.jsonl" for n in range(1, 12))])
 def test_quality_on_question_sets_written_apart_from_the_dev_set(assistant, question_set):
     """Other question sets: the method must generalise. paraphrases.jsonl was written apart from the dev
-    set; blind1-9 by helpers that saw only the FAQ, the dev set's format and the tool contract, not the
-    code (their first runs: 40/50, 47/60, 37/45, 42/50, 42/50, 46/50, 48/50, 39/50 and 25/50 right; the
-    fixes since were general methods)."""
+    set; blind1-11 by helpers that saw only the FAQ, the dev set's format and the tool contract, not the
+    code, each in another style (their first runs: 40/50, 47/60, 37/45, 42/50, 42/50, 46/50, 48/50, 39/50,
+    25/50, 33/50 and 34/50 right; the fixes since were general methods)."""
     from assistant.evaluation import evaluate, load_questions
 
     questions = load_questions(PROJECT_ROOT / "tests" / "data" / question_set)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.phrasing import asked_clause, expand_shorthand
+from assistant.phrasing import asked_clause, expand_shorthand, is_claim
 
 
 @pytest.mark.parametrize(("message", "clause"), [
@@ -56,3 +56,19 @@ def test_chat_shorthand_is_spelled_out(text, expanded):
                                   "a ur-text", "PERF_COUNT"])
 def test_shorthand_inside_other_words_is_left_alone(text):
     assert expand_shorthand(text) == text
+
+
+@pytest.mark.parametrize(("message", "claim"), [
+    ("Llama-2-7b-chat uses an 8K context in the catalog, doesn't it?",
+     "Llama-2-7b-chat uses an 8K context in the catalog?"),
+    ("Am I right that the catalog has exactly two DeepSeek distilled models?",
+     "the catalog has exactly two DeepSeek distilled models?"),
+    ("Is it true that yolov8n runs at 608x608?", "yolov8n runs at 608x608?"),
+])
+def test_a_claim_to_confirm_is_the_ask(message, claim):
+    assert is_claim(message)
+    assert asked_clause(message) == claim
+
+
+def test_a_question_is_no_claim():
+    assert not is_claim("What is the input size of yolov8n?")

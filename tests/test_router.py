@@ -143,6 +143,46 @@ def test_background_before_the_ask_changes_nothing(catalog, question, kind, mode
     assert [e.model for e in decision.entries] == models and decision.attribute == attribute
 
 
+@pytest.mark.parametrize(("question", "kind", "models", "attribute"), [
+    # search-box fragments
+    ("resnet-50 input size", "catalog", ["resnet-50"], "input_size"),
+    ("8K input size models", "aggregate", [], None), ("deepseek r1 distill variants", "aggregate", [], None),
+    ("total models in benchmark catalog", "aggregate", [], None),
+    # claims to confirm: the claimed value tells the field, the model's own name does not
+    ("mask_rcnn_resnet50_atrous_coco is listed as an object detection workload, correct?", "catalog",
+     ["mask_rcnn_resnet50_atrous_coco"], "task"),
+    ("Phi3-4k-mini-Instruct has a 128K input like the Qwen models, right?", "catalog", ["Phi3-4k-mini-Instruct"],
+     "input_size"),
+    ("So benchmark_app is also the tool I should use for Stable Diffusion and LLMs, correct?", "faq", [], None),
+    ("Does the catalog include any Google models?", "aggregate", [], None),
+    ("Is it true that all object detection models in the catalog share the same input size?", "aggregate", [], None),
+    ("Is Qwen-2-7B's input bigger than Llama-3-8b's?", "catalog", ["Llama-3-8b", "Qwen-2-7B"], "input_size"),
+    # "e.g." ends no sentence; "all models" alone is no claim over rows
+    ("Can I still look up results per hardware platform on the benchmark site, e.g. all models on one Xeon?", "faq",
+     [], None),
+    ("Are all models published on Hugging Face?", "faq", [], None),
+])
+def test_fragments_and_claims(catalog, question, kind, models, attribute):
+    decision = route(question, catalog)
+    assert decision.kind == kind
+    assert sorted(e.model for e in decision.entries) == models and decision.attribute == attribute
+
+
+@pytest.mark.parametrize("question", [
+    "mask_rcnn_resnet50_atrous_coco fp16 benchmark run", "bert-base-cased int8 throughput cpu",
+])
+def test_a_fragment_with_run_settings_is_a_run_request(catalog, question):
+    decision = route(question, catalog)
+    assert decision.kind == "tool" and decision.tool == "run_benchmark"
+
+
+@pytest.mark.parametrize("question", [
+    "benchmark models download source?", "reproduce published benchmark numbers locally",
+])
+def test_benchmark_as_a_noun_asks_for_no_run(catalog, question):
+    assert route(question, catalog).kind == "faq"
+
+
 @pytest.mark.parametrize("question", [
     "I know resnet-50's input size is 224x224; how many epochs should I train it?",
     "We train yolov8n on our own data; what learning rate should we use?",
