@@ -46,6 +46,7 @@ from assistant.spelling import SpellFixer, vocabulary_words
 from assistant.synonyms import faq_words
 from assistant.tool_summary import summarize
 
+QUOTE_WORD_WEIGHT = 0.5  # the share of the asked words a sentence has, next to its similarities
 # Sources below this cosine similarity, or this far below the best one, are not cited.
 CITE_THRESHOLD = 0.25
 CITE_MARGIN = 0.25
@@ -377,6 +378,11 @@ class Assistant:
         texts = [question, rest] if content_words(rest) else [question]
         vectors = self.retriever.embedder.encode([*texts, *candidates])
         scores = sum(vectors[len(texts):] @ vectors[i] for i in range(len(texts)))
+        # and the asked words themselves: "does the FAQ give a medical use case?" quotes the medical example
+        asked = {w[:5] for w in content_words(rest)}
+        if asked:
+            scores = scores + QUOTE_WORD_WEIGHT * np.array(
+                [len(asked & {w[:5] for w in content_words(c)}) / len(asked) for c in candidates])
         ranked = [int(i) for i in np.argsort(-scores)]
         best, runner_up = ranked[0], ranked[1]
         # the span from the best to the runner-up sentence when they are close: the evidence often spans
