@@ -38,7 +38,8 @@ _SIZE_LETTER = {"nano": "n", "small": "s", "medium": "m", "large": "l", "xlarge"
 _SIZE_SUFFIX = re.compile(r"(?<=[a-z]\d)([ac-jln-z])(?![a-z0-9])")
 
 
-def _written_sizes(text: str) -> str:
+def written_sizes(text: str) -> str:
+    """`text` with YOLO sizes written out as the name's letter ("YOLOv8 nano" → "YOLOv8n")."""
     return _YOLO_SIZE.sub(lambda m: m.group(1) + _SIZE_LETTER.get(m.group(2).lower(), "x"), text)
 
 
@@ -118,7 +119,7 @@ def normalize_size(size: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Lowercase word tokens with letter/digit boundaries split ('Phi3-4k' → phi, 3, 4k)."""
-    lowered = _written_sizes(text).lower().replace("_", " ")
+    lowered = written_sizes(text).lower().replace("_", " ")
     for short, long in _ABBREVIATIONS.items():
         lowered = re.sub(rf"(?<![a-z0-9.]){re.escape(short)}(?![a-z0-9])", long, lowered)
     out: list[str] = []
@@ -216,7 +217,7 @@ class Catalog:
         matches resnet-50: a version, size or variant word inside or right after the matched words that
         the entry's names do not have means the text is about a model the catalog does not list."""
         alias_tokens = set().union(*self._aliases[entry.model])
-        words = _NAME_WORD.findall(_written_sizes(text))
+        words = _NAME_WORD.findall(written_sizes(text))
 
         hit = [any(_counts(t) and any(token_match(a, t) for a in alias_tokens) for t in tokens(word))
                for word in words]
@@ -319,7 +320,7 @@ def _is_number(tok: str) -> bool:
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", _written_sizes(text).lower())
+    return re.sub(r"[^a-z0-9]", "", written_sizes(text).lower())
 
 
 def token_match(alias_token: str, query_token: str) -> bool:

@@ -29,7 +29,8 @@ ATTRIBUTES: dict[str, re.Pattern[str]] = {
 }
 _FIELD_LABEL = {"input_size": "input size", "task": "task", "network": "public network", "url": "link"}
 
-_ROWS = r"(?:models?|networks?|workloads?|llms?|ones|entries|benchmarks|workload list|benchmark list)"
+_ROWS = (r"(?:models?|networks?|workloads?|llms?|ones|entries|benchmarks|workload list|benchmark list|checkpoints"
+         r"|variants)")
 _AGGREGATE = re.compile(
     # "which vision models ...", "which of the benchmark models ...", not "which utility generated ... networks"
     r"^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:which|what)(?: of the)?\s+(?:[\w-]+\s+){0,2}?" + _ROWS + r"\b"
@@ -52,6 +53,9 @@ _COUNT = re.compile(r"\bhow many\b|\bnumber of\b|^\s*count\b|^\s*total\b", re.I)
 _SIZE = re.compile(r"\b(\d+)\s*[kK]\b|\b(\d+)\s*[x×X]\s*(\d+)\b|\b(\d{2,6})\b")
 
 # Words people use for the catalog's families (matched against task_category()).
+_EXCLUSION = re.compile(r"\b(?:except(?: for)?|excluding|besides|apart from|aside from|other than|not counting"
+                        r"|leaving out|setting|putting)\b([^,?.;]*?)(?:\s+aside\b|(?=[,?.;])|$)", re.I)
+_NEGATION = re.compile(r"\b(?:not|n't|no|without|other than|except)\b", re.I)
 _CATEGORY_WORDS = {
     "llm": r"\bllms?\b|large language|language models?|text generation|chat ?bots?|generative text|decoder",
     "diffusion": r"diffusion|image generation|text[- ]to[- ]image|generative image",
@@ -162,6 +166,9 @@ def _value(entry: CatalogEntry, attribute: str) -> str:
 def is_aggregate_question(question: str, *, fragment: bool = True) -> bool:
     """Phrased as a question over many catalog rows (which/list/how many ... models), or for the one with
     the largest/smallest input ("Which vision model has the largest input resolution?")."""
+    rows = re.search(r"\b" + _ROWS + r"\b", question, re.I)
+    if rows and re.search(r"\b(?:which|what) (?:are|were) (?:they|these|those)\b", question, re.I):
+        return True  # "The DeepSeek models, which are they all?"
     return bool(_AGGREGATE.search(question) or _CLAIM_OVER_ROWS.search(question)) or bool(
         _EXTREME_INPUT.search(question) and re.search(r"\b(?:which|what)\b", question, re.I)) or (
         fragment and _is_fragment(question)
@@ -188,6 +195,11 @@ def _is_fragment(question: str) -> bool:
 def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
     """Filters named in the question: input size, family/task words, publisher."""
     filters: dict[str, str] = {}
+    # "Except the LLMs and the diffusion models, which ...": families ruled out, not asked for
+    excluded = " ".join(m.group(1) for m in _EXCLUSION.finditer(question))
+    if left_out := [c for c, pattern in _CATEGORY_WORDS.items() if re.search(pattern, excluded, re.I)]:
+        filters["exclude"] = "|".join(left_out)
+        question = _EXCLUSION.sub(" ", question)
     known_sizes = {normalize_size(e.input_size) for e in catalog}
     for match in _SIZE.finditer(question):
         if match.group(1):
@@ -196,8 +208,9 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
             size = f"{match.group(2)}x{match.group(3)}"
         else:
             size = normalize_size(match.group(4))
-        if size in known_sizes:
-            filters["input_size"] = size
+        if size in known_sizes:  # "have NOT an input size of 128K": every size but that one
+            negated = _NEGATION.search(question[max(0, match.start() - 30):match.start()])
+            filters["input_size_not" if negated else "input_size"] = size
             break
     family_words: set[str] = set()
     for category, pattern in _CATEGORY_WORDS.items():
@@ -229,6 +242,7 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
 
 
 def _names_task(task: str, question_tokens: set[str]) -> bool:
+    question_tokens = question_tokens | {t[:-1] for t in question_tokens if t.endswith("s")}  # "objects"
     words = {t for t in tokens(task) if len(t) > 3 and t not in {"model", "language"}}
     return bool(words) and (words <= question_tokens or (len(words) > 1 and len(words & question_tokens) >= 2))
 
@@ -338,6 +352,10 @@ def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:
         return False
     if "link" in filters and _link_repository(entry) != filters["link"]:
         return False
+    if "exclude" in filters and entry.category in filters["exclude"].split("|"):
+        return False
+    if "input_size_not" in filters and normalize_size(entry.input_size) == filters["input_size_not"]:
+        return False
     return "network" not in filters or filters["network"] in _publisher_words(entry)
 
 
@@ -355,6 +373,12 @@ def _describe_filters(filters: dict[str, str]) -> str:
         parts.append(f"come from {_PUBLISHER_NAMES.get(word, word.capitalize())}")
     if "link" in filters:
         parts.append(f"link to {filters['link']}")
+    if "exclude" in filters:
+        names = {"llm": "large language models", "diffusion": "diffusion models", "vision": "computer-vision models"}
+        parts.append("are not " + " or ".join(names[c] for c in filters["exclude"].split("|")))
+    if "input_size_not" in filters:
+        size = filters["input_size_not"]
+        parts.append(f"do not use input size {size.upper() if size.endswith('k') else size}")
     if "input_size" in filters:
         size = filters["input_size"]
         parts.append(f"use input size {size.upper() if size.endswith('k') else size}")

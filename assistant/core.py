@@ -290,7 +290,12 @@ class Assistant:
         tables = [self.chunks[t] for t in table_ids if t in self.chunks]
         if not tables:
             tables = [c for c in self.chunks.values() if c.kind == "table"][:1]
-        ordered = [*tables, *rows[:5]] if aggregate else [*rows, *tables][: max(self.settings.top_k, len(rows))]
+        # an aggregate also cites the FAQ passage that introduces the table ("the list of input sizes for each
+        # network model"), where the question over the whole table is answered in words
+        intros = [c for c in self.chunks.values()
+                  if c.kind == "faq" and any(t.title.startswith(c.title) for t in tables)]
+        ordered = ([*tables, *intros[:1], *rows[:5]] if aggregate
+                   else [*rows, *tables][: max(self.settings.top_k, len(rows))])
         return [Source(id=c.id, title=c.title, text=c.text, score=1.0, file=c.source) for c in ordered]
 
     def _faq_answer(self, question: str, history: Sequence[dict[str, str]], answer: Answer, started: float
@@ -315,9 +320,10 @@ class Assistant:
                                             answer, started)
             return
         asked = asked_clause(question)
-        if self.relevance.asks_unknown_value(asked) or not self.relevance.in_scope(
+        if (self.relevance.asks_unknown_value(asked) or self.relevance.asks_release_date(question)
+                or self.relevance.asks_figure(question) or not self.relevance.in_scope(
                 f"{question} {faq_words(question)}", [s.text for s in sources], best,
-                asked=f"{asked} {faq_words(asked)}" if asked != question else ""):
+                asked=f"{asked} {faq_words(asked)}" if asked != question else "")):
             yield _refusal(answer, started)
             return
         cited = _prose_first(_worth_citing(sources, best), self.chunks)

@@ -24,9 +24,19 @@ _SHORTHAND_WORD = re.compile(r"(?<![\w/.-])(" + "|".join(re.escape(w) for w in s
                              + r")(?![\w/-]|\.\w)", re.I)
 
 
+# precisions in words ("8-bit integer", "32-bit float") as the FAQ writes them
+_PRECISION_WORDS = [(re.compile(r"\b8[- ]?bit(?: integers?)?\b", re.I), "INT8"),
+                    (re.compile(r"\b16[- ]?bit float(?:ing[- ]point)?\b", re.I), "FP16"),
+                    (re.compile(r"\b32[- ]?bit float(?:ing[- ]point)?\b", re.I), "FP32")]
+
+
 def expand_shorthand(text: str) -> str:
-    """`text` with chat shorthand spelled out ("pls run u model" → "please run you model")."""
-    return _SHORTHAND_WORD.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)
+    """`text` with chat shorthand spelled out ("pls run u model" → "please run you model") and precisions
+    named as the FAQ names them ("8-bit" → "INT8")."""
+    text = _SHORTHAND_WORD.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)
+    for pattern, name in _PRECISION_WORDS:
+        text = pattern.sub(name, text)
+    return text
 
 
 # a sentence ends at . ? ! and a space, but not after "e.g." or "i.e."
@@ -50,7 +60,7 @@ _ASKING = re.compile(r"\b(?:which|what|how|who|whose|where|when|why|list|enumera
                      r"|i'd|i would|could you|can you|would you)\b|\?", re.I)
 # an introductory phrase before a comma ("For capacity planning on the detector side, what ...")
 _INTRODUCTION = re.compile(r"^(?:for|before|after|since|as|because|given|setting|while|to|ahead of|with|in|from"
-                           r"|when|once|if)\b[^,]*,\s+", re.I)
+                           r"|when|once|if|except|excluding|besides|apart from|aside from|other than)\b[^,]*,\s+", re.I)
 # a request that opens an ask wherever it stands ("For a rollout I'd like a list of ...")
 _REQUEST = re.compile(r"\b(?:i'd|i would|could you|can you|would you)\b", re.I)
 _POLITE = re.compile(
@@ -90,9 +100,10 @@ def asked_clause(text: str) -> str:
         clause = clause[introduction.end():]
     if not _opens_ask(clause) and (request := _REQUEST.search(clause)):
         clause = clause[request.start():]
+    requested = False
     while (polite := _POLITE.match(clause)) and polite.end() < len(clause):
-        clause = clause[polite.end():]
-    if listing := _LIST_REQUEST.match(clause):
+        clause, requested = clause[polite.end():], True
+    if requested and (listing := _LIST_REQUEST.match(clause)):  # "I'd like a shortlist of ...", not "The list of"
         clause = "list " + clause[listing.end():]
     if claim := _CLAIM_OPENING.match(clause):
         clause = clause[claim.end():]

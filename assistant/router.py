@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.catalog import Catalog, CatalogEntry, token_match, tokens
+from assistant.catalog import Catalog, CatalogEntry, token_match, tokens, written_sizes
 from assistant.catalog_qa import (
     ATTRIBUTES,
     CLAIMED_SIZE,
@@ -51,7 +51,7 @@ _SYSTEM = re.compile(
     r"\b(?:system|machine|hardware|computer|cpu|processor|box|host)\s*(?:info(?:rmation)?|details|specs?"
     r"|configuration|config)\b|\bsysinfo\b"
     r"|\bunder the hood\b|\bspecs\b"
-    r"|\b(?:my|this|our)\s+(?:cpu|processor|machine|system|hardware|computer|box)\b.*"
+    r"|\b(?:my|this|our)\s+(?:cpu|processor|machine|system|hardware|computer|box|host|server|pc|laptop)\b.*"
     r"\b(?:support|have|has|what|which|model|cores?|memory|avx\S*|vnni|amx|isa|devices?)\b"
     r"|\b(?:what|which)\s+(?:cpu|processor|hardware|devices?)\s+(?:do|does|is|am|are)\b.*\b(?:i|my|this|we)\b",
     re.I)
@@ -64,7 +64,7 @@ _LOCAL = re.compile(r"\b(?:my|this (?:computer|machine|box|system|host|server|la
 _LLM_BENCH = re.compile(
     r"\b(?:llm|language model|your (?:own )?model|assistant['’]?s? (?:own )?(?:model|llm)|your llm|generation speed"
     r"|tokens? per second|tokens?/s|first[- ]token|time to first token|ttft|smollm|chat model|built-in model"
-    r"|(?:you|your model|the assistant) generates?|generat\w* text|text generation"
+    r"|(?:you|your model|the assistant) generates?|generat\w* text|text generat(?:ion|or)"
     r"|the model you (?:use|run))\b", re.I)
 _HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|batch(?:ed)?\b|how many .* per second",
                                    re.I),
@@ -115,7 +115,7 @@ def route(question: str, catalog: Catalog) -> Route:
         exact = [m for m in matches if m.score == 1.0]
         filters = (aggregate_filters(_without_names(asked, exact), catalog)
                    or aggregate_filters(_without_names(question, exact), catalog))
-        about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?)\b"
+        about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?|roster|lineup)\b"
                                   r"|\b(?:models?|networks?|llms?|list|table)\b.*\b(?:largest|longest|smallest|shortest"
                                   r"|biggest)\b|\b(?:largest|longest|smallest|shortest|biggest)\b.*\b(?:list|table)\b",
                                   question, re.I)
@@ -174,7 +174,7 @@ def only_about(question: str, entries: tuple[CatalogEntry, ...], *, allowed: int
     or "may I ship the Llama-3-8b weights under its license" (those go to retrieval, which answers from the
     FAQ or refuses)."""
     names = {t for e in entries for t in tokens(f"{e.model} {e.network} {e.task}")}
-    rest = [w for w in content_words(question) if w not in _ABOUT_WORDS
+    rest = [w for w in content_words(written_sizes(question)) if w not in _ABOUT_WORDS and len(w) > 1
             and not set(tokens(w)) <= names and not any(token_match(n, t) for t in tokens(w) for n in names)]
     return len(rest) <= allowed
 
@@ -225,7 +225,8 @@ def _wants_run(question: str) -> bool:
         return False
     if re.search(_RUN_VERB, question, re.I) and _run_settings(question) >= 2:
         return True  # "bert-base-cased, fp16, latency hint, 15 seconds": settings for a run, not a question
-    if _LLM_BENCH.search(question) and (_TOKENS.search(question) or _NEW_TOKENS.search(question)):
+    if _LLM_BENCH.search(question) and (_TOKENS.search(question) or _NEW_TOKENS.search(question)
+                                        or _ITERATIONS.search(question)):
         return True  # "how fast do you generate text? Feed 512 prompt tokens": settings for an LLM run
     return bool(re.search(_MY_MACHINE, question, re.I)) and bool(
         re.search(rf"{_RUN_VERB}|latency|throughput|fps|fast|speed|performance|tokens?[- ]per[- ]second|tokens?/s",
@@ -272,12 +273,13 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
         return Route(kind="clarify", tool="run_benchmark",
                      message="Which model should I benchmark? Name a catalog workload (for example resnet-50, "
                              "mobilenet-v2 or bert-base-cased) or the path of your own .xml/.onnx model.")
+    wanted = _NOT_SETTING.sub(" ", question)  # "the latency, not the throughput": the setting is latency
     for hint, pattern in _HINTS.items():
-        if pattern.search(question):
+        if pattern.search(wanted):
             arguments["hint"] = hint
             break
     for precision, pattern in _PRECISIONS.items():
-        if pattern.search(question):
+        if pattern.search(wanted):
             arguments["precision"] = precision
             break
     if device := _DEVICE.search(question):
@@ -288,6 +290,11 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
         amount = minutes.group(1).lower()
         arguments["seconds"] = 30 if amount.startswith("half") else 60 if not amount.isdigit() else _count(amount) * 60
     return Route(kind="tool", tool="run_benchmark", arguments=arguments)
+
+
+# a setting the request rules out ("not the throughput", "rather than fp32", "instead of int8")
+_NOT_SETTING = re.compile(r"\b(?:not|n't|rather than|instead of|but not|other than)\s+(?:in\s+|the\s+|with\s+|at\s+)?"
+                          r"(?:throughput|latency|fps|int-?8|fp-?16|fp-?32)\b", re.I)
 
 
 def _llm_bench_args(question: str) -> dict[str, Any]:

@@ -13,14 +13,22 @@ import re
 
 _GROUPS: dict[str, tuple[str, ...]] = {
     "chosen": ("choose", "chose", "choosing", "decide", "decided", "decision", "pick", "picked", "picking",
-               "select", "selected", "selection", "basis", "criteria", "criterion", "lineup"),
+               "select", "selected", "basis", "criteria", "criterion", "lineup"),
     "published": ("download", "downloadable", "downloading", "hosted", "hosting", "obtain", "publish", "publishes",
                   "stored", "reside", "resides", "live", "lives"),
-    "tool": ("utility", "utilities", "program", "software", "app", "application"),
+    "tool": ("utility", "utilities", "program", "software", "app", "application", "tooling"),
     "instruction": ("walkthrough", "tutorial", "tutorials", "instructions", "step-by-step", "howto"),
     "purchase": ("buy", "buying", "bought", "sell", "sells", "selling", "order", "vendor", "vendors", "shop"),
     "hardware": ("machine", "machines", "server", "servers", "boxes"),
     "updated": ("refresh", "refreshed", "cadence", "frequency", "often", "republished"),
+    "added": ("expand", "expanded", "expanding", "grow", "grows", "growing", "extend", "extended", "bigger"),
+    "list": ("roster", "selection"),
+    "latency": ("delay", "delays", "lag", "responsiveness"),
+    "image": ("picture", "pictures", "photo", "photos", "frame"),
+    "size": ("resolution", "dimensions", "dimension"),
+    "optimize": ("tuning", "tune", "tweak", "tweaking", "speed-up", "accelerate", "quicker"),
+    "results": ("figures", "scores"),
+    "website": ("site", "portal", "webpage", "page"),
 }
 _FAQ_WORD = {word: faq_word for faq_word, words in _GROUPS.items() for word in words}
 

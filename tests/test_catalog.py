@@ -101,6 +101,15 @@ def test_answer_about_several_entries_lists_each_value(catalog):
     ("models from meta ai in catalog?", {n for n, _, net, _, _ in ROWS if net.strip() == "Meta AI"}),
     ("which models link to open_model_zoo repo?", {n for n, url, *_ in ROWS if "/open_model_zoo/" in url}),
     ("list all of the DeepSeek-R1 distillations in the catalog", {n for n, *_ in ROWS if n.startswith("DeepSeek")}),
+    ("Which networks in the roster are there to locate objects in images, i.e. detection?",
+     {n for n, _, _, t, _ in ROWS if t.strip() == "object detection"}),
+    # what the question rules out is left out
+    ("Which language models have NOT an input size of 128K?",
+     {n for n, _, _, t, s in ROWS
+      if s.strip() != "128K" and ("language" in t or "Decoder" in t or "Transformer" in t)}),
+    ("Except the LLMs and the diffusion models, which networks are in the list?",
+     {n for n, _, _, t, _ in ROWS if t.strip() in {"classification", "object detection", "object instance segmentation",
+                                                   "question / answer"}}),
 ])
 def test_aggregate_answers_list_exactly_the_matching_rows(catalog, question, expected):
     answer = answer_aggregate(question, catalog, aggregate_filters(question, catalog))

@@ -64,6 +64,14 @@ def test_questions_about_how_to_never_call_a_tool(catalog, question):
      {"prompt_tokens": 512, "max_new_tokens": 64, "iterations": 2}),
     ("bench mobilenet-v2 for 10s, I care about max throughput", "run_benchmark",
      {"model": "mobilenet-v2", "hint": "throughput", "seconds": 10}),
+    # a setting ruled out is not the setting
+    ("Measure for me the latency of resnet-50 in FP16, not the throughput please.", "run_benchmark",
+     {"model": "resnet-50", "hint": "latency", "precision": "fp16"}),
+    ("Run bert-base-cased in int8 rather than fp32 on my machine", "run_benchmark", {"precision": "int8"}),
+    ("Kick off a timing run of your own text generator with a 256-token prompt and 128 new tokens.", "benchmark_llm",
+     {"prompt_tokens": 256, "max_new_tokens": 128}),
+    ("Your own LLM, how many tokens per second it makes? Do it with 5 iterations.", "benchmark_llm", {"iterations": 5}),
+    ("What processor, instruction-set extensions and accelerators does this host have?", "system_info", {}),
 ])
 def test_tool_requests_and_their_arguments(catalog, question, tool, arguments):
     decision = route(expand_shorthand(question), catalog)  # as the assistant routes it
