@@ -22,7 +22,8 @@ ATTRIBUTES: dict[str, re.Pattern[str]] = {
     "task": re.compile(r"\btasks?\b|used for|benchmarked for|purpose|what (?:does|do) .+ do\b|kind of model"
                        r"|type of model|what type|categor(?:y|i[sz]ed)|classified as", re.I),
     "network": re.compile(r"public network|publisher|published by|who (?:made|makes|publishes|released|built"
-                          r"|develops|developed)|vendor|author|company|organi[sz]ation|\bnetwork\b", re.I),
+                          r"|develops|developed)|vendor|author|company|organi[sz]ation|\bnetwork\b|flavou?r"
+                          r"|tensorflow or (?:the )?pytorch|pytorch or (?:the )?tensorflow", re.I),
     "url": re.compile(r"\blinks?\b|\burl\b|where can i (?:find|get|download) (?:the )?(?!models\b)|homepage"
                       r"|more information|weights|\bcomes? from\b|\borigin(?:al)?\b|\bsource (?:of|for)\b"
                       r"|\brepo(?:sitory)?\b", re.I),
@@ -33,7 +34,8 @@ _ROWS = (r"(?:models?|networks?|workloads?|llms?|ones|entries|benchmarks|workloa
          r"|variants)")
 _AGGREGATE = re.compile(
     # "which vision models ...", "which of the benchmark models ...", not "which utility generated ... networks"
-    r"^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:which|what)(?: of the)?\s+(?:[\w-]+\s+){0,2}?" + _ROWS + r"\b"
+    r"^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:which|what)(?: of the)?\s+"
+    r"(?:(?!which\b|what\b)[\w/-]+\s+){0,3}?" + _ROWS + r"\b"
     r"|^\s*(?:(?:and|so|ok|okay|also|then|now),?\s+)?(?:list|name|show|give me|tell me|count|are there|how many"
     r"|enumerate)\b(?!\s+(?:me\s+)?(?:where|why|how|when|whether|if)\b).*\b" + _ROWS + r"\b"
     # "how many deepseek distill models", "how many are there", not "how many epochs/streams/tokens per second"
@@ -54,7 +56,7 @@ _SIZE = re.compile(r"\b(\d+)\s*[kK]\b|\b(\d+)\s*[x×X]\s*(\d+)\b|\b(\d{2,6})\b")
 
 # Words people use for the catalog's families (matched against task_category()).
 _EXCLUSION = re.compile(r"\b(?:except(?: for)?|excluding|besides|apart from|aside from|other than|not counting"
-                        r"|leaving out|setting|putting)\b([^,?.;]*?)(?:\s+aside\b|(?=[,?.;])|$)", re.I)
+                        r"|leaving out|setting|putting|ignoring)\b([^,?.;]*?)(?:\s+aside\b|(?=[,?.;])|$)", re.I)
 _NEGATION = re.compile(r"\b(?:not|n't|no|without|other than|except)\b", re.I)
 _CATEGORY_WORDS = {
     "llm": r"\bllms?\b|large language|language models?|text generation|chat ?bots?|generative text|decoder",

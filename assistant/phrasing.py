@@ -60,7 +60,8 @@ _ASKING = re.compile(r"\b(?:which|what|how|who|whose|where|when|why|list|enumera
                      r"|i'd|i would|could you|can you|would you)\b|\?", re.I)
 # an introductory phrase before a comma ("For capacity planning on the detector side, what ...")
 _INTRODUCTION = re.compile(r"^(?:for|before|after|since|as|because|given|setting|while|to|ahead of|with|in|from"
-                           r"|when|once|if|except|excluding|besides|apart from|aside from|other than)\b[^,]*,\s+", re.I)
+                           r"|when|once|if|except|excluding|besides|apart from|aside from|other than|leaving out"
+                           r"|not counting|ignoring)\b[^,]*,\s+", re.I)
 # a request that opens an ask wherever it stands ("For a rollout I'd like a list of ...")
 _REQUEST = re.compile(r"\b(?:i'd|i would|could you|can you|would you)\b", re.I)
 _POLITE = re.compile(

@@ -32,7 +32,8 @@ _QUANTITY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:\w+ ){0,3}?(?:value|fig
 # a performance figure or comparison ("fps", "faster than")
 _FIGURE = re.compile(r"\b(?:fps|throughput|latency|tokens?/s|tokens? per second|ms|faster|slower|speed(?:up)?"
                      r"|frames per second)\b", re.I)
-_ASKS_FIGURE = re.compile(r"\b(?:what|which)(?:'s| is| are| was| were)? (?:the )?(?:\w+ )?(?:throughput|latency|fps"
+_ASKS_FIGURE = re.compile(r"\b(?:what|which|how much)\b.{0,40}\b(?:top-?[15] )?accuracy\b(?! or\b)"  # accuracy figures
+                          r"|\b(?:what|which)(?:'s| is| are| was| were)? (?:the )?(?:\w+ )?(?:throughput|latency|fps"
                           r"|tokens per second|speed)\s+(?:of|for|on)\b|\b(?:official|published|reported) (?:\w+ )?"
                           r"(?:throughput|latency|fps)\b"
                           r"|\b(?:throughput|latency|fps)\b.{0,60}\bin your (?:official |published )?results\b", re.I)

@@ -115,7 +115,8 @@ def route(question: str, catalog: Catalog) -> Route:
         exact = [m for m in matches if m.score == 1.0]
         filters = (aggregate_filters(_without_names(asked, exact), catalog)
                    or aggregate_filters(_without_names(question, exact), catalog))
-        about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?|roster|lineup)\b"
+        about_catalog = re.search(r"\b(?:catalog|benchmark(?:ed)?|models? (?:list|table)|workloads?|roster|lineup"
+                                  r"|in (?:the|your) (?:list|table)|you (?:test|benchmark|measure))\b"
                                   r"|\b(?:models?|networks?|llms?|list|table)\b.*\b(?:largest|longest|smallest|shortest"
                                   r"|biggest)\b|\b(?:largest|longest|smallest|shortest|biggest)\b.*\b(?:list|table)\b",
                                   question, re.I)
@@ -199,8 +200,13 @@ def _asks_about(question: str) -> bool:
 
 
 # "benchmark numbers", "benchmark models": the word names a thing, it asks for no run
-_NOUN_USE = re.compile(r"\b(?:benchmark(?:ed|ing)?|test|performance)\s+(?:numbers|results?|models?|networks?|data"
-                       r"|figures|scores|methodology|list|catalog|page|site|questions?|tool|suite|set)\b", re.I)
+_NOUN_USE = re.compile(r"(?<!please )(?<!pls )(?<!you )(?<!to )(?<!and )"  # "please benchmark model X" is a request
+                       r"\b(?:benchmark(?:ed|ing)?|test|performance)\s+(?:numbers|results?|models?|networks?|data"
+                       r"|figures|scores|methodology|list|catalog|page|site|questions?|tool|suite|set|charts?)\b", re.I)
+# "I don't need you to run anything, just the published figure": no run request
+_NO_RUN = re.compile(r"\b(?:don't|do not|no need to|not|never|without)\s+"
+                     r"(?:need\s+(?:you\s+)?to\s+|want\s+(?:you\s+)?to\s+)?(?:run|benchmark|measure|test|execute|launch)\w*\b",
+                     re.I)
 # a fragment without a question word ("bert-base-cased int8 throughput cpu")
 _QUESTION_WORD = re.compile(r"\?|\b(?:what|which|how|who|why|where|when|is|are|does|do|can|could|should|would)\b", re.I)
 
@@ -217,6 +223,8 @@ def _terse_run(question: str, catalog: Catalog) -> bool:
 def _wants_run(question: str) -> bool:
     """An explicit request to execute something here, not a question about how to."""
     question = _NOUN_USE.sub(" ", question)
+    if _NO_RUN.search(question):
+        return False
     if asked_attribute(question) and not re.search(_MEASURED, asked_sentence(question), re.I):
         return False  # "compare the input sizes of X and Y": a catalog question, nothing to measure
     if _PLEASE_RUN.search(question) or _IMPERATIVE.search(question):

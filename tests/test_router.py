@@ -169,6 +169,9 @@ def test_background_before_the_ask_changes_nothing(catalog, question, kind, mode
     ("Can I still look up results per hardware platform on the benchmark site, e.g. all models on one Xeon?", "faq",
      [], None),
     ("Are all models published on Hugging Face?", "faq", [], None),
+    ("Which DeepSeek R1 distilled models appear in the benchmark list?", "aggregate", [], None),
+    ("How many networks in total are in the list of networks you test?", "aggregate", [], None),
+    ("Is the mobilenet-v2 you test the TensorFlow or the PyTorch flavour?", "catalog", ["mobilenet-v2"], "network"),
 ])
 def test_fragments_and_claims(catalog, question, kind, models, attribute):
     decision = route(question, catalog)
@@ -186,6 +189,8 @@ def test_a_fragment_with_run_settings_is_a_run_request(catalog, question):
 
 @pytest.mark.parametrize("question", [
     "benchmark models download source?", "reproduce published benchmark numbers locally",
+    # a run ruled out is no run request
+    "According to the published charts, how many FPS does yolov8n reach? I don't need you to run anything.",
 ])
 def test_benchmark_as_a_noun_asks_for_no_run(catalog, question):
     assert route(question, catalog).kind == "faq"
