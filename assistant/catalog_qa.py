@@ -361,6 +361,11 @@ def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:
     return "network" not in filters or filters["network"] in _publisher_words(entry)
 
 
+def _size_label(size: str) -> str:
+    """A normalised input size as the table writes it ("128k" → "128K", "224x224")."""
+    return size.upper() if size.endswith("k") else size
+
+
 def _describe_filters(filters: dict[str, str]) -> str:
     parts = []
     if "category" in filters:
@@ -379,9 +384,7 @@ def _describe_filters(filters: dict[str, str]) -> str:
         names = {"llm": "large language models", "diffusion": "diffusion models", "vision": "computer-vision models"}
         parts.append("are not " + " or ".join(names[c] for c in filters["exclude"].split("|")))
     if "input_size_not" in filters:
-        size = filters["input_size_not"]
-        parts.append(f"do not use input size {size.upper() if size.endswith('k') else size}")
+        parts.append(f"do not use input size {_size_label(filters['input_size_not'])}")
     if "input_size" in filters:
-        size = filters["input_size"]
-        parts.append(f"use input size {size.upper() if size.endswith('k') else size}")
+        parts.append(f"use input size {_size_label(filters['input_size'])}")
     return " and ".join(p for p in parts if p) or "in total"

@@ -614,7 +614,7 @@ class Retriever:
             return []
         vector = self._query_cache.get_or_compute(query_text, lambda: self.embedder.encode([query_text])[0])
         candidates = min(len(self.chunks), max(50, 10 * k))
-        dense_ranks = self._dense_ranks(vector, candidates)
+        dense_ranks, dense_scores = self._dense_ranks(vector, candidates)
         sparse_ranks, sparse_scores = self._sparse_ranks(f"{query_text} {keywords}".strip(), candidates)
         fused: dict[int, float] = {}
         for ranks, weight in ((dense_ranks, self.dense_weight), (sparse_ranks, self.sparse_weight)):
@@ -623,15 +623,15 @@ class Retriever:
         # Reciprocal ranks tie when the two sides swap ranks (1st and 2nd vs 2nd and 1st); the scores then
         # decide: each side's score relative to its best, summed, so the side whose top is clearer wins
         # (two passages dense-equal at 0.457 and 0.455, one with twice the keyword score of the other).
-        all_similarities = self._vectors @ vector
-        top_similarity = max(float(all_similarities.max()), 1e-9)
+        top_similarity = max(max(dense_scores.values(), default=0.0), 1e-9)
         top_sparse = max(sparse_scores.values(), default=0.0) or 1.0
 
         def relative(doc: int) -> float:
-            return float(all_similarities[doc]) / top_similarity + sparse_scores.get(doc, 0.0) / top_sparse
+            similarity = dense_scores[doc] if doc in dense_scores else float(self._vectors[doc] @ vector)
+            return similarity / top_similarity + sparse_scores.get(doc, 0.0) / top_sparse
 
         best = sorted(fused, key=lambda d: (-round(fused[d], TIE_DIGITS), -relative(d)))[:k]
-        similarities = all_similarities[best] if best else []
+        similarities = self._vectors[best] @ vector if best else []
         return [
             Hit(
                 chunk=self.chunks[doc],
@@ -643,9 +643,11 @@ class Retriever:
             for doc, sim in zip(best, similarities, strict=True)
         ]
 
-    def _dense_ranks(self, vector: np.ndarray, n: int) -> dict[int, int]:
-        _, ids = self._dense.search(vector.reshape(1, -1), n)
-        return {int(doc): rank for rank, doc in enumerate(ids[0], start=1) if doc >= 0}
+    def _dense_ranks(self, vector: np.ndarray, n: int) -> tuple[dict[int, int], dict[int, float]]:
+        """Ranks and cosine similarities of the n chunks nearest to the query vector."""
+        similarities, ids = self._dense.search(vector.reshape(1, -1), n)
+        found = [(int(doc), float(sim)) for doc, sim in zip(ids[0], similarities[0], strict=True) if doc >= 0]
+        return ({doc: rank for rank, (doc, _) in enumerate(found, start=1)}, dict(found))
 
     def _sparse_ranks(self, query: str, n: int) -> tuple[dict[int, int], dict[int, float]]:
         """BM25 ranks and scores of the chunks that contain a query term."""
