@@ -55,6 +55,8 @@ class Answer:
     route: str = "faq"
     id: str | None = None
     usage: dict[str, int] | None = None  # prompt/completion tokens when the LLM generated
+    language: str = "en"  # the question's language (ISO 639-1), which the assistant's own sentences use
+    intent: str | None = None  # what the intent classifier read in the question
 
     def to_dict(self) -> dict[str, Any]:
         """The answer JSON of design.md (plus `route`)."""
@@ -69,7 +71,10 @@ class Answer:
             tool_calls=[c.to_dict() for c in self.tool_calls],
             timings_ms={k: round(v, 1) for k, v in self.timings_ms.items()},
             route=self.route,
+            language=self.language,
         )
+        if self.intent is not None:
+            data["intent"] = self.intent
         if self.usage is not None:
             data["usage"] = self.usage
         return data

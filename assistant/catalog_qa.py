@@ -121,7 +121,9 @@ def answer_about(entries: list[CatalogEntry], attribute: str | None) -> CatalogA
                     text += f" More information: {entry.url}"
         return CatalogAnswer(text=text, entries=(entry,), aggregate=False)
     label = _FIELD_LABEL.get(attribute or "", "details")
-    lines = [f"{len(entries)} catalog models match the name you used; the {label} of each:"]
+    families = {e.model.split("-")[0].lower() for e in entries}
+    lines = [f"The {label} of each model named:" if len(families) == len(entries) else
+             f"{len(entries)} catalog models match the name you used; the {label} of each:"]
     for entry in entries:
         lines.append(f"- {entry.model}: {_value(entry, attribute) if attribute else entry.describe()}")
     return CatalogAnswer(text="\n".join(lines), entries=tuple(entries), aggregate=False)
@@ -153,6 +155,11 @@ def model_like_name(question: str) -> str:
     """The word of a question that looks like a model name ("whisper-large-v3", "DeepSeek-V3"), or ""."""
     found = _MODEL_LIKE.search(question)
     return found.group(0).rstrip(".") if found else ""
+
+
+def field_value(entry: CatalogEntry, attribute: str) -> str | None:
+    """One field of a catalog row as the table gives it (None when the table has no value)."""
+    return entry.url if attribute == "url" else _value(entry, attribute)
 
 
 def _value(entry: CatalogEntry, attribute: str) -> str:
@@ -319,8 +326,35 @@ def _extreme_sizes(question: str, entries: list[CatalogEntry]) -> tuple[list[Cat
     return chosen, f" with the {word} input size of their kind ({' and '.join(sorted(units))})"
 
 
+_PARAMETERS = re.compile(r"\bparam(?:eter)?s?\b|\bparameter count\b|\bnumber of (?:weights|parameters)\b", re.I)
+_NAME_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*[bB]\b")
+
+
+def _by_parameters(question: str, entries: list[CatalogEntry]) -> CatalogAnswer | None:
+    """The largest/smallest model by parameter count, which the table does not list: read from the sizes the
+    model names carry ("1.5B"), and said so."""
+    found = _EXTREME.search(question)
+    if not found or not _PARAMETERS.search(question):
+        return None
+    sized = {e: float(m.group(1)) for e in entries if (m := _NAME_SIZE.search(e.model.replace("-", " ")))}
+    if not sized:
+        return None
+    pick = max if found.group("max") else min
+    value = pick(sized.values())
+    chosen = [e for e, v in sized.items() if v == value]
+    unsized = [e.model for e in entries if e not in sized]
+    word = "largest" if found.group("max") else "smallest"
+    text = (f"The catalog table lists no parameter counts. By the sizes in the model names, the {word} is "
+            f"{' and '.join(e.model for e in chosen)} ({value:g}B parameters).")
+    if unsized:
+        text += f" Names without a size: {', '.join(unsized)}."
+    return CatalogAnswer(text=text, entries=tuple(chosen), aggregate=True)
+
+
 def answer_aggregate(question: str, catalog: Catalog, filters: dict[str, str]) -> CatalogAnswer:
     """List (or count) the catalog rows that satisfy every filter (the largest/smallest input when asked)."""
+    if (by_size := _by_parameters(question, [e for e in catalog if _passes(e, filters)])) is not None:
+        return by_size
     selected, extreme = _extreme_sizes(question, [e for e in catalog if _passes(e, filters)])
     if filters or not extreme:
         described = _describe_filters(filters) + extreme

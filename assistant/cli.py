@@ -294,6 +294,29 @@ def index(knowledge: KnowledgeOpt = None) -> None:
     print(json.dumps(report.to_dict(), default=str, indent=2))
 
 
+@app.command()
+def intents(as_json: JsonOpt = False) -> None:
+    """Train the intent classifier from its corpus and print its held-out scores (each question set left out)."""
+    from assistant.intent import CORPUS, held_out_scores, load_corpus
+    from assistant.multilingual import MultilingualEmbedder
+
+    settings = settings_from()
+    embedder = MultilingualEmbedder(settings.embedder_cache_dir)
+    examples = load_corpus(CORPUS)
+    vectors = embedder.encode([e.question for e in examples], kind="query")
+    scores = held_out_scores(examples, vectors)
+    if as_json:
+        print(json.dumps(scores, indent=2))
+        return
+    table = Table(title=f"intent accuracy, each set held out ({scores['examples']} labelled questions)")
+    table.add_column("held-out set")
+    table.add_column("accuracy", justify="right")
+    for name, value in scores["per_set"].items():
+        table.add_row(name, f"{value:.3f}")
+    table.add_row("overall", f"{scores['overall']:.3f}")
+    Console().print(table)
+
+
 @models_app.command("list")
 def models_list() -> None:
     """Known models and whether they are present and verified."""

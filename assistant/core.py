@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant import language
 from assistant.answer import (
     Answer,
     DoneEvent,
@@ -27,7 +28,15 @@ from assistant.answer import (
     ToolStartedEvent,
 )
 from assistant.catalog import Catalog, CatalogEntry, catalog_from_documents
-from assistant.catalog_qa import answer_about, answer_aggregate, answer_unlisted, asked_attribute, model_like_name
+from assistant.catalog_qa import (
+    aggregate_filters,
+    answer_about,
+    answer_aggregate,
+    answer_unlisted,
+    asked_attribute,
+    field_value,
+    model_like_name,
+)
 from assistant.config import Settings
 from assistant.errors import AssistantError, InvalidQuestion, ToolError
 from assistant.grounding import (
@@ -38,10 +47,12 @@ from assistant.grounding import (
     sentences,
     source_body,
 )
+from assistant.intent import TOOL_INTENTS, Prediction
 from assistant.knowledge import Chunk, load_documents
-from assistant.phrasing import asked_clause, expand_shorthand
+from assistant.phrasing import asked_clause, expand_shorthand, question_parts
+from assistant.prose_check import problems as prose_problems
 from assistant.relevance import RelevanceGate
-from assistant.router import Route, only_about, route
+from assistant.router import Route, only_about, route, tool_route, without_model_names
 from assistant.spelling import SpellFixer, vocabulary_words
 from assistant.synonyms import faq_words
 from assistant.tool_summary import summarize
@@ -127,7 +138,7 @@ class Assistant:
     """One assistant: knowledge, catalog, retriever, LLM (loaded lazily) and tools."""
 
     def __init__(self, settings: Settings, *, retriever, catalog: Catalog, chunks: Sequence[Chunk],
-                 llm=None, llm_factory: Callable[[], Any] | None = None, tools=None) -> None:
+                 llm=None, llm_factory: Callable[[], Any] | None = None, tools=None, understanding=None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.catalog = catalog
@@ -138,6 +149,7 @@ class Assistant:
                                    vocabulary_words(Path(vocab) / "vocab.txt") if vocab else ())
         self._llm = llm
         self._llm_factory = llm_factory
+        self.understanding = understanding  # intent classifier + multilingual search; None: rules only
         self._llm_lock = threading.Lock()
         if tools is None:
             from assistant.tools import default_registry
@@ -151,13 +163,18 @@ class Assistant:
         """Build everything from settings: parse knowledge, load or build the index; LLM on first use."""
         from assistant.llm import load_llm
         from assistant.retrieval import Embedder, Retriever
+        from assistant.understanding import Understanding
 
         documents = load_documents(settings.knowledge_dirs)
         chunks = [chunk for doc in documents for chunk in doc.chunks]
         embedder = Embedder(settings.embedder_cache_dir)
         retriever = Retriever.load_or_build(chunks, index_dir=settings.index_dir, embedder=embedder)
-        return cls(settings, retriever=retriever, catalog=catalog_from_documents(documents), chunks=chunks,
-                   llm=llm, llm_factory=lambda: load_llm(settings, progress=progress))
+        catalog = catalog_from_documents(documents)
+        understanding = Understanding.shared(settings.embedder_cache_dir, chunks,
+                                             mask=lambda text: without_model_names(text, catalog))
+        language.warm_up()
+        return cls(settings, retriever=retriever, catalog=catalog, chunks=chunks,
+                   llm=llm, llm_factory=lambda: load_llm(settings, progress=progress), understanding=understanding)
 
     # -- public API ---------------------------------------------------------------------------------
 
@@ -194,15 +211,21 @@ class Assistant:
         history = clean_history(history)
         tools_mode = tools or self.settings.tools_mode
         answer = Answer(question=question, answer="", id=answer_id)
-        # "how ofen do u publish new perf numbers": routing and retrieval see the words meant
-        question = self.spelling.fix(expand_shorthand(question))
+        answer.language = language.detect(question) if self.understanding is not None else "en"
+        if answer.language == "en":
+            # "how ofen do u publish new perf numbers": routing and retrieval see the words meant
+            question = self.spelling.fix(expand_shorthand(question))
         question = self._resolve_reference(question, history)
-        decision = self._route(question, history)
+        prediction = self.understanding.predict(question) if self.understanding is not None else None
+        answer.intent = prediction.label if prediction is not None else None
+        decision = self._route(question, history, prediction, answer.language)
         answer.route = decision.kind
         if decision.kind in {"tool", "clarify"}:
             yield from self._tool_answer(question, decision, tools_mode, answer, started)
         elif decision.kind in {"catalog", "aggregate", "unlisted"}:
             yield from self._catalog_answer(question, decision, answer, started)
+        elif answer.language != "en":
+            yield from self._foreign_faq_answer(question, prediction, answer, started)
         else:
             yield from self._faq_answer(question, history, answer, started)
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
@@ -255,8 +278,13 @@ class Assistant:
                 return f"{question[:found.start()]}{name}{question[found.end():]}"
         return question
 
-    def _route(self, question: str, history: Sequence[dict[str, str]]) -> Route:
+    def _route(self, question: str, history: Sequence[dict[str, str]], prediction: Prediction | None = None,
+               lang: str = "en") -> Route:
+        if prediction is not None and lang != "en":
+            return self._intent_route(question, prediction)
         decision = route(question, self.catalog)
+        if prediction is not None:
+            decision = self._reconciled(question, decision, prediction)
         if decision.kind == "faq" and history:
             # a short follow-up ("and for yolov8n?") inherits what the previous question asked about
             previous = next((t["content"] for t in reversed(history) if t.get("role") == "user"), "")
@@ -266,6 +294,34 @@ class Assistant:
                 entries = tuple(m.entry for m in matches if m.weight == matches[0].weight)
                 return Route(kind="catalog", entries=entries, attribute=attribute)
         return decision
+
+    def _reconciled(self, question: str, rules: Route, prediction: Prediction) -> Route:
+        """The rules' route, unless the intent learned from the corpus confidently says otherwise: a how-to
+        question that mentions running is no run request, and a request the rules miss is one."""
+        label, confidence = prediction.label, prediction.confidence
+        if (rules.kind in {"tool", "clarify"} and label in {"faq", "out_of_scope"} and confidence >= OVERRULE_TOOL
+                and sum(prediction.p(t) for t in TOOL_INTENTS) < OVERRULE_TOOL):
+            return Route(kind="faq")
+        if rules.kind == "faq" and label in TOOL_INTENTS and confidence >= OVERRULE_FAQ:
+            return tool_route(question, self.catalog, label)
+        return rules
+
+    def _intent_route(self, question: str, prediction: Prediction) -> Route:
+        """The route of a message in another language: the intent and asked field from the classifier, the
+        arguments (model names, numbers, settings) from the rules and the catalog matcher."""
+        label = prediction.label
+        if label in TOOL_INTENTS:
+            return tool_route(question, self.catalog, label)
+        if label == "catalog":
+            named = self.catalog.named_matches(question)
+            if named:
+                top = named[0].weight
+                entries = tuple(dict.fromkeys(m.entry for m in named if abs(m.weight - top) < 1e-6
+                                              or m.score == 1.0))
+                return Route(kind="catalog", entries=entries, attribute=prediction.attribute)
+        if label == "aggregate":
+            return Route(kind="aggregate", filters=aggregate_filters(question, self.catalog))
+        return Route(kind="faq")
 
     def _catalog_answer(self, question: str, decision: Route, answer: Answer, started: float) -> Iterator[Event]:
         if decision.kind == "aggregate":
@@ -278,7 +334,8 @@ class Assistant:
         sources = self._catalog_sources(result.entries, aggregate=result.aggregate)
         answer.sources = sources
         yield SourcesEvent(sources)
-        text = f"{result.text} [1]" if sources else result.text
+        text = _localised_catalog(result, decision, answer.language) or result.text
+        text = f"{text} [1]" if sources else text
         answer.answer = text
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
@@ -337,26 +394,82 @@ class Assistant:
             cited = [prose, *[s for s in cited if s.id != prose.id]]
         answer.sources = cited
         yield SourcesEvent(cited)
-        # The verbatim evidence streams first (fast, always correct); the model's sentence follows
-        # only when the sources support it.
-        quote = _with_links(self._quote(question, cited[0]), self.chunks[cited[0].id].meta.get("links", {}))
-        # the FAQ's own question says what the quote answers ("which KPI is that?" → "How is Latency measured?")
-        heading = f', under "{cited[0].title}"' if self.chunks[cited[0].id].kind == "faq" else ""
-        quote_text = f"The FAQ says{heading} [1]:\n\n> {quote}"
+        # The direct answer and the verbatim evidence stream first (fast, always correct); the model's
+        # sentence follows only when the sources support it and it passes the prose checks.
+        links = self.chunks[cited[0].id].meta.get("links", {})
+        span, best_sentence = self._quote(question, cited[0])
+        quote = _with_links(span, links)
+        opening = _opening(asked, best_sentence if best_sentence != span else "", links)
+        text = opening + self._quote_block(cited[0], quote, 1)
+        # a message of several questions gets each answered, with its own source
+        for part in question_parts(question) if len(question_parts(question)) > 1 else []:
+            extra = self._part_answer(part, cited)
+            if extra is not None:
+                source, part_quote = extra
+                cited.append(source)
+                text += f"\n\n{part.rstrip('?')}? " + self._quote_block(source, part_quote, len(cited))
+        answer.sources = cited
+        yield SourcesEvent(cited)
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
-        yield TokenEvent(quote_text)
+        yield TokenEvent(text)
         t0 = time.perf_counter()
         generation = self.llm().generate(build_messages(question, cited[0]),
                                          max_new_tokens=self.settings.max_new_tokens, stop=["\n"])
         answer.timings_ms["generation"] = (time.perf_counter() - t0) * 1000
         answer.usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
         lead = ensure_citation(generation.text.strip(), 1)
-        text = quote_text
-        if is_supported(lead, cited[:1], question) and not _same_words(lead, quote):
+        if (is_supported(lead, cited[:1], question) and not _same_words(lead, span)
+                and not prose_problems(lead, source=cited[0].text, quote=span)):
             addition = f"\n\nIn short: {lead}"
             text += addition
             yield TokenEvent(addition)
         answer.answer = text
+
+    def _quote_block(self, source: Source, quote: str, number: int) -> str:
+        """'The FAQ says, under "its question" [n]:' and the quote; the FAQ's own question says what it answers."""
+        heading = f', under "{source.title}"' if self.chunks[source.id].kind == "faq" else ""
+        return f"The FAQ says{heading} [{number}]:\n\n> {quote}"
+
+    def _part_answer(self, part: str, cited: list[Source]) -> tuple[Source, str] | None:
+        """The source and quote answering one further question of the message, when another passage than the
+        ones cited answers it."""
+        sources, best, _ = self.sources_for(part)
+        if not sources or any(s.id == sources[0].id for s in cited) or self.chunks[sources[0].id].kind != "faq":
+            return None
+        if not self.relevance.in_scope(f"{part} {faq_words(part)}", [s.text for s in sources], best):
+            return None
+        span, _ = self._quote(part, sources[0])
+        return sources[0], _with_links(span, self.chunks[sources[0].id].meta.get("links", {}))
+
+    def _foreign_faq_answer(self, question: str, prediction: Prediction | None, answer: Answer, started: float
+                            ) -> Iterator[Event]:
+        """An FAQ answer to a question in another language: multilingual search over the FAQ's passages, the
+        best sentences quoted in English under a line in the user's language."""
+        t0 = time.perf_counter()
+        passages = self.understanding.search(question, k=self.settings.top_k)
+        answer.timings_ms["retrieval"] = (time.perf_counter() - t0) * 1000
+        best = passages[0].similarity if passages else 0.0
+        if (not passages or best < FOREIGN_MIN_SIMILARITY
+                or (prediction is not None and prediction.label == "out_of_scope")):
+            yield _refusal(answer, started)
+            return
+        cited = [Source(id=p.chunk.id, title=p.chunk.title, text=p.chunk.text, score=p.similarity,
+                        file=p.chunk.source) for p in passages if p.similarity >= best - FOREIGN_CITE_MARGIN]
+        answer.sources = cited
+        yield SourcesEvent(cited)
+        candidates = sentences(source_body(cited[0])) or [cited[0].text.strip()]
+        if len(candidates) <= SHORT_ANSWER_SENTENCES and sum(map(len, candidates)) <= SHORT_ANSWER_CHARS:
+            quote = " ".join(candidates)
+        else:
+            scores = self.understanding.rank(question, candidates)
+            first, second = sorted(int(i) for i in np.argsort(-scores)[:2])
+            span = candidates[first:second + 1] if second - first <= 2 else [candidates[int(np.argmax(scores))]]
+            quote = " ".join(span)
+        quote = _with_links(quote, self.chunks[cited[0].id].meta.get("links", {}))
+        intro = language.text("faq_in_english", answer.language, title=cited[0].title) or "The FAQ says:"
+        answer.answer = f"{intro} [1]\n\n> {quote}"
+        answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
+        yield TokenEvent(answer.answer)
 
     def _names_row(self, question: str, source: Source) -> bool:
         """The source is the catalog row of a model the question names and asks about (not "what tool
@@ -369,13 +482,14 @@ class Assistant:
         """The question names this catalog entry (not merely a model of its family)."""
         return any(m.entry is entry for m in self.catalog.named_matches(question))
 
-    def _quote(self, question: str, source: Source) -> str:
-        """The source sentence that best answers the question, through the runner-up when that is at most two
-        sentences away."""
+    def _quote(self, question: str, source: Source) -> tuple[str, str]:
+        """The source sentences that best answer the question (through the runner-up when that is at most two
+        sentences away), and the best sentence itself."""
         candidates = sentences(source_body(source)) or [source.text.strip()]
         if len(candidates) == 1 or (len(candidates) <= SHORT_ANSWER_SENTENCES
                                     and sum(map(len, candidates)) <= SHORT_ANSWER_CHARS):
-            return " ".join(candidates)  # a short FAQ answer is quoted whole: its point may be any sentence
+            whole = " ".join(candidates)  # a short FAQ answer is quoted whole: its point may be any sentence
+            return whole, (whole if len(candidates) == 1 else self._best_sentence(question, candidates))
         # The small embedder ranks the sentence that names the passage's topic first ("Latency is measured
         # ...") for "which applications care about latency?", whose answer says "relevant for applications
         # where ...": the question without the topic's words (the passage title's) gets a say too.
@@ -395,7 +509,12 @@ class Assistant:
         # sentences ("...beyond processors supporting VNNI. The reduced bit width... Therefore, ...")
         first, last = sorted((best, runner_up))
         keep = range(first, last + 1) if last - first <= 2 else [best]
-        return " ".join(candidates[i] for i in keep)
+        return " ".join(candidates[i] for i in keep), candidates[best]
+
+    def _best_sentence(self, question: str, candidates: list[str]) -> str:
+        """The candidate closest in meaning to the question."""
+        vectors = self.retriever.embedder.encode([question, *candidates])
+        return candidates[int(np.argmax(vectors[1:] @ vectors[0]))]
 
     def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float
                      ) -> Iterator[Event]:
@@ -426,6 +545,9 @@ class Assistant:
             answer.answer = (f"I {verb} {call.name} with {_format_arguments(call.arguments)}. "
                              + ("Confirm to start it." if tools_mode == "plan" else
                                 "Run it locally with the ovperf CLI or the web app."))
+            if tools_mode == "plan" and answer.language != "en":
+                answer.answer = language.text("plan", answer.language, tool=call.name,
+                                              arguments=_format_arguments(call.arguments)) or answer.answer
             answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
             yield TokenEvent(answer.answer)
             return
@@ -447,17 +569,57 @@ class Assistant:
         call.arguments = finished.arguments
         yield ToolResultEvent(call)
         text = summarize(call, cite=" [1]" if sources else "")
+        if header := language.text("result", answer.language):
+            text = f"{header}\n\n{text}"
         answer.answer = text
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
 
 
 def _refusal(answer: Answer, started: float) -> TokenEvent:
-    """Mark the answer refused (nothing in the knowledge answers the question) and give the refusal text."""
+    """Mark the answer refused (nothing in the knowledge answers the question) and give the refusal text, in
+    the question's language."""
     answer.refused = True
-    answer.answer = REFUSAL
+    answer.answer = language.text("refusal", answer.language) or REFUSAL
     answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
-    return TokenEvent(REFUSAL)
+    return TokenEvent(answer.answer)
+
+
+_YES_NO = re.compile(r"^\s*(?:is|are|does|do|did|can|could|will|would|should|has|have|was|were|may|must)\b", re.I)
+_NEGATED = re.compile(r"\b(?:not|no|never|without|cannot)\b|n['’]t\b", re.I)
+
+
+def _plain_words(text: str) -> set[str]:
+    """Content words with hyphenated words split ("open-source" → open, source)."""
+    return content_words(re.sub(r"(?<=\w)-(?=\w)", " ", text))
+
+
+def _opening(asked: str, sentence: str, links: dict[str, str]) -> str:
+    """The answer's first line: "Yes." or "No." when the sentence settles a yes/no question (it has every word
+    the question asks about; a negation on one side only makes it a no), then the sentence that answers."""
+    verdict = ""
+    if _YES_NO.search(asked) and sentence:
+        asked_words = {w[:5] for w in _plain_words(_YES_NO.sub("", asked))} - {"faq", "openv"}
+        said = {w[:5] for w in _plain_words(sentence)}
+        if asked_words and asked_words <= said:
+            verdict = "No. " if bool(_NEGATED.search(asked)) != bool(_NEGATED.search(sentence)) else "Yes. "
+    if not sentence:
+        return verdict
+    return f"{verdict}{_with_links(sentence, links)} [1]\n\n"
+
+
+def _localised_catalog(result, decision: Route, lang: str) -> str | None:
+    """A catalog answer in the question's language (the values are the table's own), or None for English."""
+    if lang == "en" or decision.kind == "unlisted":
+        return None
+    if result.aggregate:
+        header = language.text("matches", lang, count=str(len(result.entries)))
+        return "\n".join([header or "", *(f"- {e.model} ({e.task}, {language.field_name('input_size', lang)} "
+                                           f"{e.input_size})" for e in result.entries)])
+    fields = [decision.attribute] if decision.attribute else ["task", "input_size", "network", "url"]
+    return "\n".join(language.text("field", lang, model=e.model, field=language.field_name(f, lang),
+                                    value=field_value(e, f)) or "" for e in result.entries for f in fields
+                     if field_value(e, f))
 
 
 # a word standing for a model named earlier in the conversation
@@ -465,6 +627,10 @@ _REFERENCE = re.compile(r"\b(?:its|it|(?:this|that|the same) (?:model|network|on
 
 
 SHORT_ANSWER_SENTENCES, SHORT_ANSWER_CHARS = 4, 650
+# the intent classifier overrules the rules' route only when this sure (see _reconciled)
+OVERRULE_TOOL, OVERRULE_FAQ = 0.5, 0.7
+# multilingual-e5 similarities are compressed (unrelated texts ~0.75): the floor for an FAQ passage
+FOREIGN_MIN_SIMILARITY, FOREIGN_CITE_MARGIN = 0.76, 0.02
 
 
 def _with_links(quote: str, links: dict[str, str]) -> str:

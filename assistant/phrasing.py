@@ -122,3 +122,17 @@ def _opens_ask(text: str) -> bool:
 
 
 __all__ = ["asked_clause", "asked_sentence", "expand_shorthand", "is_claim"]
+
+
+_PART_BREAK = re.compile(r"(?<=\?)\s+|[,;]\s+(?:and|but|also|plus)\s+(?=(?:is|are|does|do|did|can|will|would|should"
+                         r"|how|what|when|where|which|who|why|has|have)\b)", re.I)
+_INTERROGATIVE = re.compile(r"^\W*(?:is|are|does|do|did|can|could|will|would|should|how|what|when|where|which|who"
+                            r"|why|has|have)\b", re.I)
+
+
+def question_parts(text: str) -> list[str]:
+    """The questions a message asks, in order: "How often is it refreshed, and is the list going to grow?" →
+    ["How often is it refreshed", "is the list going to grow?"]; statements between them are left out."""
+    parts = [p.strip() for p in _PART_BREAK.split(text) if p and p.strip()]
+    asked = [p for p in parts if p.endswith("?") or _INTERROGATIVE.search(p)]
+    return asked or [text]

@@ -66,14 +66,15 @@ _LLM_BENCH = re.compile(
     r"|tokens? per second|tokens?/s|first[- ]token|time to first token|ttft|smollm|chat model|built-in model"
     r"|(?:you|your model|the assistant) generates?|generat\w* text|text generat(?:ion|or)"
     r"|the model you (?:use|run))\b", re.I)
-_HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|batch(?:ed)?\b|how many .* per second",
-                                   re.I),
-          "latency": re.compile(r"latency|\bsync(?:hronous)?\b|response time|how long .* take|\bms\b", re.I)}
+_HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|batch(?:ed)?\b|how many .* per second"
+                                   r"|durchsatz|d[ée]bit|吞吐|スループット|처리량", re.I),
+          "latency": re.compile(r"latency|\bsync(?:hronous)?\b|response time|how long .* take|\bms\b"
+                                r"|latenz|latence|latencia|latenza|lat[êe]ncia|延迟|时延|遅延|レイテンシ|지연", re.I)}
 _PRECISIONS = {"int8": re.compile(r"\bint-?8\b|8-?bit|quantiz", re.I),
                "fp16": re.compile(r"\bfp-?16\b|half[- ]precision|16-?bit float", re.I),
                "fp32": re.compile(r"\bfp-?32\b|full[- ]precision|32-?bit float", re.I)}
 _DEVICE = re.compile(r"\b(cpu|gpu|npu|auto)\b", re.I)
-_SECONDS = re.compile(r"\b(\d+)[\s-]*(?:s|sec|secs|seconds?)\b", re.I)
+_SECONDS = re.compile(r"\b(\d+)[\s-]*(?:(?:s|sec|secs|seconds?|sekunden|secondes?|segundos?|secondi)\b|秒|초)", re.I)
 _MINUTES = re.compile(r"\b(\d+|an?|one|half an?)[\s-]*(?:min|mins|minutes?)\b", re.I)
 _PATH = re.compile(r"(?P<path>(?:[~./\w-]*/)?[\w.-]+\.(?:xml|onnx))\b", re.I)
 _TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompts? (?:of|with|is|has|at) (\d+)\s*tokens?\b"
@@ -145,8 +146,18 @@ def listed_matches(question: str, catalog: Catalog) -> tuple[list, tuple[str, tu
     return listed, None
 
 
+_COMPARISON = re.compile(r"\b(?:than|vs\.?|versus|compared?|comparison|or|and|both)\b", re.I)
+_COMPARED_SCORE = 0.6  # a second model named loosely ("Mistral 7B") beside one named exactly
+
+
 def _resolved(question: str, catalog: Catalog, matches) -> tuple[CatalogEntry, ...]:
     exact = [m.entry for m in matches if m.score == 1.0]
+    if exact and _COMPARISON.search(question):
+        # "Is Mistral 7B tested with a longer context than Llama 2?": every model compared, also one named
+        # loosely, when it is of another family than those named exactly
+        families = {tokens(e.model)[0] for e in exact}
+        exact += [m.entry for m in matches if m.score >= _COMPARED_SCORE and m.entry not in exact
+                  and tokens(m.entry.model)[0] not in families]
     if exact:
         return tuple(exact)
     best = catalog.find(question)
@@ -178,6 +189,12 @@ def only_about(question: str, entries: tuple[CatalogEntry, ...], *, allowed: int
     rest = [w for w in content_words(written_sizes(question)) if w not in _ABOUT_WORDS and len(w) > 1
             and not set(tokens(w)) <= names and not any(token_match(n, t) for t in tokens(w) for n in names)]
     return len(rest) <= allowed
+
+
+def without_model_names(text: str, catalog: Catalog) -> str:
+    """The text with the catalog model names it contains replaced by "X" (what is asked, not of which model)."""
+    names = {t for m in catalog.match(text) for t in tokens(m.entry.model)}
+    return " ".join("X" if tokens(w) and set(tokens(w)) <= names else w for w in text.split())
 
 
 def _without_names(text: str, matches) -> str:
@@ -258,6 +275,24 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
         return None
     if _LLM_BENCH.search(question):
         return Route(kind="tool", tool="benchmark_llm", arguments=_llm_bench_args(question))
+    return _benchmark_route(question, catalog, asked_for=False)
+
+
+def tool_route(question: str, catalog: Catalog, tool: str) -> Route:
+    """The route of a message known to request `tool` (the intent classifier said so): the rules only read
+    its arguments."""
+    if tool == "system_info":
+        return Route(kind="tool", tool="system_info")
+    if tool == "benchmark_llm":
+        return Route(kind="tool", tool="benchmark_llm", arguments=_llm_bench_args(question))
+    route_ = _benchmark_route(question, catalog, asked_for=True)
+    assert route_ is not None
+    return route_
+
+
+def _benchmark_route(question: str, catalog: Catalog, *, asked_for: bool) -> Route | None:
+    """A run_benchmark route with the arguments the text gives (or a clarifying question); None when the text
+    names nothing to run here and was not known to ask for a run."""
     arguments: dict[str, Any] = {}
     path = _PATH.search(question)
     matches, other = listed_matches(question, catalog)
@@ -275,7 +310,7 @@ def _tool_route(question: str, catalog: Catalog) -> Route | None:
                      message=f"{other[0]} is not a workload of the benchmark catalog, so I will not benchmark "
                              f"another model in its place. Did you mean {' or '.join(e.model for e in other[1])}? "
                              "Or give the path of your own .xml/.onnx model.")
-    elif not re.search(_MY_MACHINE, question, re.I) and not re.search(r"\bbenchmark", question, re.I):
+    elif not asked_for and not re.search(_MY_MACHINE, question, re.I) and not re.search(r"\bbenchmark", question, re.I):
         return None  # "can you compare Core ML on an M3 ..." asks about something else, not for a run here
     else:
         return Route(kind="clarify", tool="run_benchmark",
@@ -321,4 +356,4 @@ def _count(digits: str) -> int:
     return int(digits) if len(digits) <= 18 else 10**18
 
 
-__all__ = ["Route", "aggregate_filters", "listed_matches", "only_about", "route"]
+__all__ = ["Route", "aggregate_filters", "listed_matches", "only_about", "route", "tool_route", "without_model_names"]

@@ -1,0 +1,113 @@
+"""Understanding from data: the multilingual embedder, the intent classifier, language, prose checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assistant import language, prose_check
+from assistant.config import PROJECT_ROOT
+from assistant.intent import CORPUS, INTENTS, load_corpus
+from assistant.knowledge import load_documents
+from assistant.multilingual import find_weights, read_e5_file
+from assistant.phrasing import question_parts
+
+
+@pytest.fixture(scope="module")
+def understanding(tmp_path_factory):
+    from assistant.understanding import Understanding
+
+    chunks = [c for d in load_documents([PROJECT_ROOT / "knowledge"]) for c in d.chunks]
+    return Understanding.shared(tmp_path_factory.mktemp("cache") / "embedder", chunks)
+
+
+def test_the_corpus_is_labelled_with_known_intents_and_fields():
+    examples = load_corpus(CORPUS)
+    assert len(examples) > 1000
+    assert {e.label for e in examples} == set(INTENTS)
+    assert {e.lang for e in examples} >= {"en", "de", "fr", "es", "zh", "ja"}
+    assert {e.attribute for e in examples if e.attribute} <= {"input_size", "task", "network", "url"}
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()
+    assert len({json.loads(line)["question"].lower() for line in lines}) == len(lines)  # no duplicates
+
+
+def test_the_model_file_parses_into_a_bert_of_the_published_size():
+    weights = read_e5_file(find_weights())
+    assert (weights.hidden, weights.layers, weights.heads, weights.intermediate) == (384, 12, 12, 1536)
+    assert weights.tensor("l0.q.w", (384, 384)).std() > 0  # dequantized, not zeros
+    assert weights.pieces[weights.special["unk"]] == "<unk>"
+
+
+def test_translations_land_next_to_each_other_and_away_from_other_topics(understanding):
+    vectors = understanding.embedder.encode(
+        ["How is latency measured?", "Wie wird die Latenz gemessen?", "延迟是如何测量的？",
+         "What is the weather in Paris?"])
+    similar = vectors[0] @ vectors[1:3].T
+    assert similar.min() > vectors[0] @ vectors[3]
+
+
+@pytest.mark.parametrize(("question", "intent"), [
+    ("Welche Eingabegröße hat yolov8n?", "catalog"),
+    ("Lance un benchmark de resnet-50 sur mon processeur, s'il te plaît.", "run_benchmark"),
+    ("¿Cuántos núcleos tiene esta máquina?", "system_info"),
+    ("どのくらいの頻度でベンチマーク結果が更新されますか？", "faq"),
+    ("巴黎明天的天气怎么样？", "out_of_scope"),
+])
+def test_intent_in_other_languages(understanding, question, intent):
+    assert understanding.predict(question).label == intent
+
+
+def test_foreign_questions_find_the_faq_passage(understanding):
+    hit = understanding.search("Wo werden die Modelle veröffentlicht, die für die Benchmarks verwendet werden?")[0]
+    assert "published" in hit.chunk.text
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Wie wird die Latenz bei den Benchmarks gemessen?", "de"),
+    ("Quelle est la taille d'entrée du modèle yolov8n ?", "fr"),
+    ("yolov8nの入力サイズは？", "ja"), ("yolov8n 的输入尺寸是多少？", "zh"),
+    ("benchmark resnet-50", "en"), ("What is the input size of bert-base-cased?", "en"),
+])
+def test_language_detection(text, code):
+    assert language.detect(text) == code
+
+
+def test_every_language_has_every_sentence_of_the_assistant():
+    for code in language.LANGUAGES[1:]:
+        assert language.text("refusal", code) and language.text("matches", code, count="3")
+        assert "yolov8n" in language.text("field", code, model="yolov8n", field="x", value="608x608")
+    assert language.text("refusal", "en") is None  # English keeps the caller's own wording
+
+
+def test_prose_checks_catch_loops_cuts_negations_and_dropped_facts():
+    source = "New performance benchmarks are typically published on every major.minor release."
+    loop = "The results were produced using benchmark_app. The results were produced using benchmark_app."
+    assert "repeats itself" in prose_check.problems(loop, source=loop, quote=loop)
+    assert "stops mid-sentence" in prose_check.problems("Benchmarks are published on every major.minor",
+                                                        source=source, quote=source)
+    assert "negates what the source does not" in prose_check.problems(
+        "Benchmarks are not published on every major.minor release [1].", source=source, quote=source)
+    assert "drops the quote's facts" in prose_check.problems("Benchmarks are published on [1].",
+                                                             source=source, quote=source)
+    assert prose_check.problems("Benchmarks are published on every major.minor release [1].",
+                                source=source, quote=source) == []
+
+
+def test_a_message_of_two_questions_has_two_parts():
+    assert question_parts("How often is it refreshed, and is the list going to grow?") == [
+        "How often is it refreshed", "is the list going to grow?"]
+    statement_then_question = "We run vision models. Which tool was used?"
+    assert question_parts(statement_then_question) == [statement_then_question]
+
+
+def test_the_trained_classifier_is_cached_and_reloaded_with_the_same_predictions(tmp_path, understanding):
+    from assistant.intent import IntentClassifier
+
+    first = understanding.classifier
+    again = IntentClassifier(understanding.embedder, first.cache_path.parent)
+    assert again.cache_path == first.cache_path
+    question = "How many models in the catalog take a 128K input?"
+    assert np.allclose(list(again.predict(question).probabilities.values()),
+                       list(first.predict(question).probabilities.values()))
