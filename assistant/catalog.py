@@ -50,6 +50,7 @@ _VARIANT_WORDS = frozenset({"xl", "xxl", "large", "medium", "small", "tiny", "mi
                             "uncased", "cased", "distill"})
 _SOFT_NAME_WORDS = frozenset({"instruct", "chat", "it", "hf", "base", "v"})  # part of a name, never telling
 _NAME_WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._+-]*[A-Za-z0-9])?")
+_NAME_GAP = re.compile(r"[\s\-_.,:;/()'\"]*")
 _VERSION_OR_SIZE = re.compile(r"v?\d+(?:\.\d+)*[bkm]?", re.I)
 # a number followed by one of these is a quantity in the sentence ("run it 3 times"), not part of a name
 _UNITS = frozenset({"s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "ms", "token",
@@ -217,7 +218,13 @@ class Catalog:
         matches resnet-50: a version, size or variant word inside or right after the matched words that
         the entry's names do not have means the text is about a model the catalog does not list."""
         alias_tokens = set().union(*self._aliases[entry.model])
-        words = _NAME_WORD.findall(written_sizes(text))
+        written = written_sizes(text)
+        spans = list(_NAME_WORD.finditer(written))
+        words = [m.group(0) for m in spans]
+        # words of one name follow each other with nothing but spaces or punctuation between them ("and" or
+        # a CJK word between two names keeps them apart: "mask_rcnn_... 和 ssd-resnet34-...")
+        joined = [i > 0 and bool(_NAME_GAP.fullmatch(written[spans[i - 1].end():spans[i].start()]))
+                  for i in range(len(spans))]
 
         hit = [any(_counts(t) and any(token_match(a, t) for a in alias_tokens) for t in tokens(word))
                for word in words]
@@ -231,8 +238,8 @@ class Catalog:
 
         runs: list[list[int]] = []
         for i in range(len(words)):
-            if hit[i] or (runs and runs[-1][-1] == i - 1 and extends(i)):
-                if runs and runs[-1][-1] == i - 1:
+            if hit[i] or (runs and runs[-1][-1] == i - 1 and joined[i] and extends(i)):
+                if runs and runs[-1][-1] == i - 1 and joined[i]:
                     runs[-1].append(i)
                 else:
                     runs.append([i])

@@ -299,9 +299,13 @@ class Assistant:
         """The rules' route, unless the intent learned from the corpus confidently says otherwise: a how-to
         question that mentions running is no run request, and a request the rules miss is one."""
         label, confidence = prediction.label, prediction.confidence
-        if (rules.kind in {"tool", "clarify"} and label in {"faq", "out_of_scope"} and confidence >= OVERRULE_TOOL
-                and sum(prediction.p(t) for t in TOOL_INTENTS) < OVERRULE_TOOL):
+        tools = sum(prediction.p(t) for t in TOOL_INTENTS)
+        if rules.kind in {"tool", "clarify"} and label not in TOOL_INTENTS and (
+                tools < UNLIKELY_TOOL or (confidence >= OVERRULE_TOOL and tools < OVERRULE_TOOL)):
             return Route(kind="faq")
+        if rules.kind in {"tool", "clarify"} and label in TOOL_INTENTS and label != rules.tool and (
+                confidence >= SURE_OF_TOOL):  # "before I benchmark anything, which devices are there?"
+            return tool_route(question, self.catalog, label)
         if rules.kind == "faq" and label in TOOL_INTENTS and confidence >= OVERRULE_FAQ:
             return tool_route(question, self.catalog, label)
         return rules
@@ -311,7 +315,9 @@ class Assistant:
         arguments (model names, numbers, settings) from the rules and the catalog matcher."""
         label = prediction.label
         if label in TOOL_INTENTS:
-            return tool_route(question, self.catalog, label)
+            # a run is an action: taken when the classifier is sure, otherwise the FAQ answers
+            return tool_route(question, self.catalog, label) if prediction.confidence >= SURE_OF_TOOL else Route(
+                kind="faq")
         if label == "catalog":
             named = self.catalog.named_matches(question)
             if named:
@@ -402,7 +408,7 @@ class Assistant:
         opening = _opening(asked, best_sentence if best_sentence != span else "", links)
         text = opening + self._quote_block(cited[0], quote, 1)
         # a message of several questions gets each answered, with its own source
-        for part in question_parts(question) if len(question_parts(question)) > 1 else []:
+        for part in question_parts(question):
             extra = self._part_answer(part, cited)
             if extra is not None:
                 source, part_quote = extra
@@ -629,6 +635,8 @@ _REFERENCE = re.compile(r"\b(?:its|it|(?:this|that|the same) (?:model|network|on
 SHORT_ANSWER_SENTENCES, SHORT_ANSWER_CHARS = 4, 650
 # the intent classifier overrules the rules' route only when this sure (see _reconciled)
 OVERRULE_TOOL, OVERRULE_FAQ = 0.5, 0.7
+UNLIKELY_TOOL = 0.3  # the tool intents together this unlikely: the rules' run request is no request
+SURE_OF_TOOL = 0.6  # sure enough of a tool to run it without the rules' agreement
 # multilingual-e5 similarities are compressed (unrelated texts ~0.75): the floor for an FAQ passage
 FOREIGN_MIN_SIMILARITY, FOREIGN_CITE_MARGIN = 0.76, 0.02
 

@@ -19,6 +19,7 @@ _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _LATIN_WORD = re.compile(r"[^\W\d_]{2,}")
 _SURE = 0.8  # lingua's confidence needed to leave English for a Latin-script message
+_RULED_OUT = 0.1  # ... unless it gives English at most this
 _detector: Any = None
 _detector_lock = threading.Lock()
 
@@ -48,7 +49,10 @@ def detect(text: str) -> str:
     values = _lingua().compute_language_confidence_values(text)
     best = values[0]
     code = best.language.iso_code_639_1.name.lower()
-    return code if code == "en" or best.value >= _SURE else "en"
+    english = next((v.value for v in values if v.language.iso_code_639_1.name == "EN"), 0.0)
+    # English words (benchmark, DeepSeek, the model names) pull a French sentence towards English; the
+    # detector ruling English out is as good as being sure of the other language
+    return code if code == "en" or best.value >= _SURE or english <= _RULED_OUT else "en"
 
 
 def warm_up() -> None:

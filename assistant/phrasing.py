@@ -126,7 +126,7 @@ __all__ = ["asked_clause", "asked_sentence", "expand_shorthand", "is_claim"]
 
 _PART_BREAK = re.compile(r"(?<=\?)\s+|[,;]\s+(?:and|but|also|plus)\s+(?=(?:is|are|does|do|did|can|will|would|should"
                          r"|how|what|when|where|which|who|why|has|have)\b)", re.I)
-_INTERROGATIVE = re.compile(r"^\W*(?:is|are|does|do|did|can|could|will|would|should|how|what|when|where|which|who"
+_INTERROGATIVE = re.compile(r"(?:^|:)\W*(?:is|are|does|do|did|can|could|will|would|should|how|what|when|where|which|who"
                             r"|why|has|have)\b", re.I)
 
 

@@ -73,13 +73,19 @@ _HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|
 _PRECISIONS = {"int8": re.compile(r"\bint-?8\b|8-?bit|quantiz", re.I),
                "fp16": re.compile(r"\bfp-?16\b|half[- ]precision|16-?bit float", re.I),
                "fp32": re.compile(r"\bfp-?32\b|full[- ]precision|32-?bit float", re.I)}
-_DEVICE = re.compile(r"\b(cpu|gpu|npu|auto)\b", re.I)
-_SECONDS = re.compile(r"\b(\d+)[\s-]*(?:(?:s|sec|secs|seconds?|sekunden|secondes?|segundos?|secondi)\b|秒|초)", re.I)
+_DEVICE = re.compile(r"(?<![A-Za-z])(cpu|gpu|npu|auto)(?![A-Za-z])", re.I)  # also "GPUで", "在GPU上"
+_SECONDS = re.compile(r"(?<![\w.])(\d+)[\s-]*(?:(?:s|sec|secs|seconds?|sekunden|secondes?|segundos?|secondi)\b|秒|초)"
+                      r"|(?<!\d)(\d+)\s*(?:秒|초)", re.I)
 _MINUTES = re.compile(r"\b(\d+|an?|one|half an?)[\s-]*(?:min|mins|minutes?)\b", re.I)
 _PATH = re.compile(r"(?P<path>(?:[~./\w-]*/)?[\w.-]+\.(?:xml|onnx))\b", re.I)
-_TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b|\bprompts? (?:of|with|is|has|at) (\d+)\s*tokens?\b"
-                     r"|\b(\d+)[\s-]*tokens?[\s-]+(?:prompt|input)\b", re.I)
+_TOKENS = re.compile(r"\b(\d+)\s*(?:prompt|input)\s*tokens?\b"
+                     r"|\bprompts? (?:of|with|is|has|at|de|von|mit|avec|con|di|com) (\d+)\s*tokens?\b"
+                     r"|\b(\d+)[\s-]*tokens?[\s-]+(?:prompt|input)\b"
+                     r"|(?<!\d)(\d+)\s*(?:tokens?|トークン|个?令牌|토큰)\s*(?:の|的)?\s*(?:プロンプト|提示|프롬프트)",
+                     re.I)
 _NEW_TOKENS = re.compile(r"\b(\d+)\s*(?:new|output|generated)\s*tokens?\b"
+                         r"|\b(\d+)\s*tokens?\s+(?:nuevos|nouveaux|neue|nuovi|novos)\b"
+                         r"|\b(\d+)\s*(?:neue|nouveaux|nuevos|nuovi|novos)\s+tokens?\b"
                          r"|\b(?:generat|produc|output)\w*\s+(\d+)\b"
                          r"(?!\s*(?:s|sec|secs|seconds?|min|minutes?|iterations?|times|runs|prompt|input)\b)"
                          r"|\b(\d+)[\s-]*tokens?[\s-]+(?:output|answer|completion|generation)\b", re.I)
@@ -328,7 +334,7 @@ def _benchmark_route(question: str, catalog: Catalog, *, asked_for: bool) -> Rou
     if device := _DEVICE.search(question):
         arguments["device"] = device.group(1).upper()
     if seconds := _SECONDS.search(question):
-        arguments["seconds"] = _count(seconds.group(1))
+        arguments["seconds"] = _count(next(g for g in seconds.groups() if g))
     elif minutes := _MINUTES.search(question):
         amount = minutes.group(1).lower()
         arguments["seconds"] = 30 if amount.startswith("half") else 60 if not amount.isdigit() else _count(amount) * 60
