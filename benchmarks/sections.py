@@ -112,6 +112,20 @@ WARMUP_QUESTIONS = [  # not in the dev set: they load the LLM and warm the cache
 ]
 
 
+def _other_language_questions(per_language: int = 4) -> list[dict[str, Any]]:
+    """Questions in other languages from the intent corpus (their answers' latency, not their scores)."""
+    from assistant.intent import CORPUS
+
+    picked: list[dict[str, Any]] = []
+    for line in CORPUS.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        lang = record["lang"]
+        if lang != "en" and sum(q["lang"] == lang for q in picked) < per_language:
+            picked.append({"id": f"corpus-{lang}-{len(picked)}", "kind": record["label"],
+                           "question": record["question"], "lang": lang})
+    return picked
+
+
 def answers(passes: int, log=print) -> dict[str, Any]:
     """Warm answers (model loaded, warm-up questions asked) to the dev questions, tools planned.
 
@@ -125,6 +139,7 @@ def answers(passes: int, log=print) -> dict[str, Any]:
     questions = _dev_questions()
     if not questions:
         return {"error": f"no dev questions at {DEV_QUESTIONS}"}
+    questions += _other_language_questions()
     settings = Settings.from_env(os.environ, tools_mode="plan")
     start = time.perf_counter()
     assistant = Assistant.create(settings)
@@ -156,11 +171,14 @@ def answers(passes: int, log=print) -> dict[str, Any]:
                 "facts_ok": f"{sum(facts)}/{len(facts)}"}
 
     first = [r for r in rows if r["pass"] == 1]
+    for row in rows:
+        row["language"] = next(q.get("lang", "en") for q in questions if q.get("id") == row["id"])
     result: dict[str, Any] = {
         "questions": len(questions), "source": str(DEV_QUESTIONS), "passes": passes, "tools": "plan",
         "create_s": round(create_s, 3), "llm_load_s": round(llm_load_s, 3),
         "all_first_pass": block(first),
         "llm_answers_first_pass": block([r for r in first if r["generation_ms"]]),
+        "other_languages_first_pass": block([r for r in first if r["language"] != "en"]),
         "by_kind_first_pass": {kind: block([r for r in first if r["kind"] == kind])
                                for kind in sorted({r["kind"] for r in first})},
         "rows": rows,
