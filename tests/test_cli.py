@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,33 @@ def test_tools_plan_returns_planned_calls(cli_env):
     assert call["name"] == "run_benchmark" and call["status"] == "planned"
     assert call["arguments"]["model"] == "resnet-50" and call["arguments"]["hint"] == "throughput"
     assert call["result"] is None
+
+
+def test_version(cli_env):
+    from assistant import __version__
+
+    result = ovperf(cli_env, "--version")
+    assert result.returncode == 0 and result.stdout.decode().strip() == f"ovperf {__version__}"
+
+
+def test_chat_declined_run_runs_nothing(cli_env):
+    result = ovperf(cli_env, "chat", stdin=b"benchmark resnet-50 for 2 seconds\nn\n")
+    stdout = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "[y/N]" in stdout and "Not run." in stdout
+    assert "Median latency" not in stdout and "off-topic" not in stdout.lower()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("flags", "stdin"), [((), b"benchmark resnet-50 for 2 seconds\ny\n"),
+                                              (("--yes",), b"benchmark resnet-50 for 2 seconds\n")])
+def test_chat_confirmed_run_prints_its_figures(cli_env, flags, stdin):
+    result = ovperf(cli_env, "chat", *flags, stdin=stdin)
+    stdout = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert ("[y/N]" in stdout) == (not flags)
+    for label in ("Throughput", "Median latency", "Average latency", "Min latency", "Max latency",
+                  "Precision", "Device", "Duration"):
+        assert label in stdout, stdout
+    assert re.search(r"Throughput\s*│\s*[\d.]+ FPS", stdout) and "FP32 IR" in stdout
+    assert "loss_type" not in result.stderr.decode()
