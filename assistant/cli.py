@@ -112,7 +112,10 @@ def ask(
         else:
             print(payload)
         return
-    _print_stream(assistant, question, history=[])
+    answer = _print_stream(assistant, question, history=[])
+    if answer is not None and any(call.status == "planned" for call in answer.tool_calls):
+        err.print("Planned only: add --tools run to run it, or ask in `ovperf chat`, which asks y/N first.",
+                  markup=False)
 
 
 def _checked_text(text: str) -> str:

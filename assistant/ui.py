@@ -120,6 +120,14 @@ class WebUI:
                 # starts closed, the open progress card would stay open)
                 yield [*messages, {"role": "assistant", "content": summarize(call)}, card], None
 
+    def dismiss(self, planned: dict[str, Any] | None, history: list[dict[str, Any]] | None
+                ) -> tuple[Any, None, list[dict[str, Any]]]:
+        """Drop the planned call: hide its card and say in the chat that nothing ran."""
+        messages = list(history or [])
+        if planned:
+            messages.append({"role": "assistant", "content": f"Not run: {planned['name']} was dismissed."})
+        return gr.update(visible=False), None, messages
+
     def stop(self, request: gr.Request) -> None:
         """Ask the running tool of this browser session to stop."""
         if event := self._cancels.get(_session(request)):
@@ -287,7 +295,7 @@ def _chat_tab(ui: WebUI) -> None:
         ui.confirm, [planned, chatbot], [chatbot, planned], api_visibility="private",
         concurrency_limit=1, concurrency_id="tools").then(
         lambda: gr.update(visible=False), None, card, api_visibility="private", queue=False)
-    dismiss.click(lambda: (gr.update(visible=False), None), None, [card, planned], api_visibility="private",
+    dismiss.click(ui.dismiss, [planned, chatbot], [card, planned, chatbot], api_visibility="private",
                   queue=False)
     stop.click(ui.stop, None, None, api_visibility="private", queue=False)
 

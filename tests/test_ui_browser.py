@@ -104,10 +104,18 @@ def test_chat_sources_confirmed_benchmark_and_form(page, server: LiveServer) -> 
     _wait_text(chat, "score", 10)
     assert "How is Latency measured?" in chat.inner_text()
 
+    # a dismissed plan runs nothing and says so
+    chat_input.fill("Benchmark resnet-50 for 2 seconds")
+    chat_input.press("Enter")
+    card = page.locator("#tool-card")
+    card.wait_for(state="visible")
+    card.locator("#tool-dismiss").click()
+    card.wait_for(state="hidden")
+    _wait_text(chat, "Not run: run_benchmark was dismissed.", 10)
+
     # a benchmark request is planned: one tool card, its Confirm/Dismiss inside it, next to the chat
     chat_input.fill("Benchmark mobilenet-v2 for 2 seconds")
     chat_input.press("Enter")
-    card = page.locator("#tool-card")
     card.wait_for(state="visible")
     assert page.locator("[id=tool-card]").count() == 1, "duplicate #tool-card elements"
     assert "run_benchmark" in card.inner_text() and "mobilenet-v2" in card.inner_text()
@@ -161,7 +169,9 @@ def test_chat_sources_confirmed_benchmark_and_form(page, server: LiveServer) -> 
     page.screenshot(path=str(ARTIFACTS / "ui-benchmarks.png"), full_page=True)
 
     page.get_by_role("tab", name="System").click()
-    _wait_text(page.locator("#system-summary"), "CPU", 60)
+    summary = _wait_text(page.locator("#system-summary"), "CPU", 60)
+    assert "ISA:" in summary and "DL Boost" not in summary  # features named as the CPU reports them
+    page.screenshot(path=str(ARTIFACTS / "ui-system.png"), full_page=True)
     assert page.external == [], f"the UI tried to load external assets: {page.external}"
 
 
