@@ -30,6 +30,20 @@ EndpointOpt = Annotated[str | None, typer.Option("--llm-endpoint", help="OpenAI-
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from assistant import __version__
+
+        out.print(f"ovperf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="Print the version and exit.")] = False) -> None:
+    """OpenVINO Performance Assistant: cited answers and live benchmarks, locally."""
+
+
 def settings_from(model: str | None = None, device: str | None = None, knowledge: list[Path] | None = None,
                   llm_endpoint: str | None = None, **extra: Any) -> Settings:
     """Settings from the environment, overridden by command-line flags."""
@@ -98,7 +112,10 @@ def ask(
         else:
             print(payload)
         return
-    _print_stream(assistant, question, history=[])
+    answer = _print_stream(assistant, question, history=[])
+    if answer is not None and any(call.status == "planned" for call in answer.tool_calls):
+        err.print("Planned only: add --tools run to run it, or ask in `ovperf chat`, which asks y/N first.",
+                  markup=False)
 
 
 def _checked_text(text: str) -> str:
@@ -109,36 +126,57 @@ def _checked_text(text: str) -> str:
     return text
 
 
-def _print_stream(assistant, question: str, history: list[dict[str, str]]) -> str:
+def _print_stream(assistant, question: str, history: list[dict[str, str]]):
+    """Stream one answer to the terminal (a finished tool as its table); return the final Answer."""
     from assistant.answer import (
         DoneEvent,
-        SourcesEvent,
         TokenEvent,
         ToolProgressEvent,
         ToolResultEvent,
         ToolStartedEvent,
     )
 
-    final = None
+    final, finished = None, None
     for event in assistant.stream(question, history=history):
-        if isinstance(event, TokenEvent):
+        if isinstance(event, TokenEvent) and finished is None:
             out.print(event.text, end="", markup=False)
-        elif isinstance(event, ToolStartedEvent):
+        elif isinstance(event, ToolStartedEvent) and event.call.status != "planned":
             err.print(f"[cyan]tool[/] {event.call.name} {json.dumps(event.call.arguments)}")
         elif isinstance(event, ToolProgressEvent):
             err.print(f"[dim]  {event.message[-100:]}[/]", markup=True)
-        elif isinstance(event, ToolResultEvent):
-            err.print(f"[cyan]tool[/] {event.call.name}: {event.call.status}")
+        elif isinstance(event, ToolResultEvent) and event.call.status == "ok":
+            finished = event.call
         elif isinstance(event, DoneEvent):
             final = event.answer
-        elif isinstance(event, SourcesEvent):
-            pass
-    out.print()
+    if finished is not None:
+        _print_tool_result(finished)
+    else:
+        out.print()
     if final is not None and final.sources:
         out.print("\n[bold]Sources[/]")
         for i, source in enumerate(final.sources, 1):
             out.print(f"  [{i}] {source.title}  [dim]({source.file}, score {source.score:.2f})[/]")
-    return final.answer if final else ""
+    return final
+
+
+def _print_tool_result(call) -> None:
+    """A finished tool call: a benchmark as a table of its figures, other tools as their summary."""
+    from assistant.tool_summary import benchmark_heading, benchmark_method, benchmark_rows, summarize
+
+    if call.name != "run_benchmark" or call.status != "ok" or not call.result:
+        out.print(summarize(call), markup=False)
+        return
+    table = Table(title=benchmark_heading(call.result), title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in benchmark_rows(call.result):
+        table.add_row(label, value)
+    out.print(table)
+    out.print(benchmark_method(call.result), markup=False)
+    command = call.result.get("command")
+    if command:
+        out.print(f"[dim]command: {' '.join(command) if isinstance(command, list) else command}[/]",
+                  markup=True, highlight=False)
 
 
 def _ask_many(settings: Settings, path: str) -> None:
@@ -182,32 +220,68 @@ def _open_binary(path: str):
 @app.command()
 def chat(model: ModelOpt = None, device: DeviceOpt = None, knowledge: KnowledgeOpt = None,
          tools: Annotated[str | None, typer.Option("--tools", help="run, plan (default) or off.")] = None,
+         yes: Annotated[bool, typer.Option("--yes", "-y", help="Run planned tools without asking.")] = False,
          llm_endpoint: EndpointOpt = None) -> None:
-    """Interactive multi-turn chat (empty line or Ctrl-D to quit)."""
+    """Interactive multi-turn chat (empty line or Ctrl-D to quit); planned runs ask y/N first."""
     settings = settings_from(model, device, knowledge, llm_endpoint, tools_mode=tools)
     assistant = _build_assistant(settings)
     history: list[dict[str, str]] = []
     out.print("[bold]OpenVINO Performance Assistant[/] — ask about OpenVINO performance benchmarks.")
-    while True:
+    while (question := _read_line("\n> ")) is not None and question:
         try:
-            question = input("\n> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if not question:
-            break
-        try:
-            reply = _print_stream(assistant, question, history)
+            answer = _print_stream(assistant, question, history)
+            reply = answer.answer if answer else ""
+            for call in (answer.tool_calls if answer else []):
+                if call.status == "planned" and _confirmed(call, yes):
+                    reply = _run_confirmed(assistant, call)
         except AssistantError as error:
             err.print(f"[red]{error}[/]")
             continue
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
 
 
+def _read_line(prompt: str) -> str | None:
+    """One stripped input line (echoed when piped in), or None at end of input or Ctrl-C."""
+    try:
+        line = input(prompt).strip()
+    except (EOFError, KeyboardInterrupt):
+        return None
+    if not sys.stdin.isatty():
+        out.print(line, markup=False)
+    return line
+
+
+def _confirmed(call, yes: bool) -> bool:
+    """Whether to run a planned call: --yes, or a y/yes answer to the prompt."""
+    from assistant.ui_format import format_arguments
+
+    if yes:
+        out.print(f"Running {call.name} ({format_arguments(call.arguments)}): --yes given.")
+        return True
+    reply = _read_line(f"Run {call.name} with {format_arguments(call.arguments)} now? [y/N] ")
+    if (reply or "").lower() in {"y", "yes"}:
+        return True
+    out.print("Not run.")
+    return False
+
+
+def _run_confirmed(assistant, call) -> str:
+    """Run a confirmed call with a progress bar, print its result, and return its summary for the history."""
+    from assistant.tool_summary import summarize
+
+    with _ProgressBar(call.name) as bar:
+        finished = assistant.run_tool(call.name, call.arguments, progress=bar)
+    if finished.status != "ok":
+        err.print(f"[red]{finished.name} failed:[/] {finished.error}", highlight=False)
+    else:
+        _print_tool_result(finished)
+    return summarize(finished)
+
+
 # -- tools -------------------------------------------------------------------------------------------
 
 def _run_tool_cli(name: str, arguments: dict[str, Any], settings: Settings, as_json: bool) -> None:
     from assistant.answer import ToolCall
-    from assistant.tool_summary import summarize
     from assistant.tools import default_registry
     from assistant.tools.base import ToolContext
 
@@ -219,7 +293,7 @@ def _run_tool_cli(name: str, arguments: dict[str, Any], settings: Settings, as_j
     if as_json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     else:
-        out.print(summarize(ToolCall(name=name, arguments=arguments, status="ok", result=result)), markup=False)
+        _print_tool_result(ToolCall(name=name, arguments=arguments, status="ok", result=result))
 
 
 @app.command()

@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.answer import ToolCall
+from assistant.tools.benchmark import USER_MODEL_PRECISION
+from assistant.tools.sysinfo import bf16_unit, isa_names
+
+_PRECISION_NAMES = {"bf16": "bf16", "bfloat16": "bf16", "f32": "fp32", "float32": "fp32", "fp32": "fp32",
+                    "f16": "fp16", "float16": "fp16", "fp16": "fp16", "i8": "int8", "int8": "int8"}
 
 
 def summarize(call: ToolCall, *, cite: str = "") -> str:
@@ -26,24 +31,64 @@ def _num(value: Any, digits: int = 2) -> str:
 
 
 def _benchmark(r: dict[str, Any], cite: str) -> str:
-    latency = r.get("latency_ms") or {}
+    rows = "\n".join(f"| {label} | {value} |" for label, value in benchmark_rows(r))
+    return (f"{benchmark_heading(r)}:\n\n| Measurement | Value |\n|---|---|\n{rows}\n\n"
+            f"{benchmark_method(r, cite)}")
+
+
+def benchmark_heading(r: dict[str, Any]) -> str:
+    """'Measured resnet-50 on CPU with benchmark_app (latency hint, synchronous API)'."""
     hint = r.get("hint", "latency")
     api = "synchronous" if hint == "latency" else "asynchronous"
-    text = (f"Measured {r.get('model')} ({str(r.get('precision', '')).upper()}) on {r.get('device')} with "
-            f"benchmark_app, {hint} hint, {api} API, for {r.get('seconds')} s: "
-            f"median latency {_num(latency.get('median'))} ms (average {_num(latency.get('avg'))}, "
-            f"min {_num(latency.get('min'))}, max {_num(latency.get('max'))} ms), "
-            f"throughput {_num(r.get('throughput_fps'))} FPS.")
-    if hint == "latency":
-        text += f" Latency is measured in synchronous mode, one inference at a time, as the FAQ describes{cite}."
+    return f"Measured {r.get('model')} on {r.get('device')} with benchmark_app ({hint} hint, {api} API)"
+
+
+def benchmark_method(r: dict[str, Any], cite: str = "") -> str:
+    """How the figures were measured (as the FAQ describes, cited with `cite`) and what they are not."""
+    if r.get("hint", "latency") == "latency":
+        text = f"Latency is measured in synchronous mode, one inference at a time, as the FAQ describes{cite}."
     else:
-        text += f" Throughput uses the asynchronous API with parallel infer requests, as benchmark_app does{cite}."
+        text = f"Throughput uses the asynchronous API with parallel infer requests, as benchmark_app does{cite}."
     if r.get("note"):
-        text += f" Note: {r['note']}"
-    if r.get("command"):
-        command = r["command"]
-        text += f"\nCommand: {' '.join(command) if isinstance(command, list) else command}"
+        note = str(r["note"])
+        text += f" {note[:1].upper()}{note[1:].rstrip('.')}."
     return text
+
+
+def benchmark_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """The figures of a run_benchmark result as (label, value) rows, for a table."""
+    latency = r.get("latency_ms") or {}
+    rows = [("Throughput", f"{_num(r.get('throughput_fps'))} FPS")]
+    rows += [(f"{label} latency", f"{_num(latency.get(key))} ms")
+             for key, label in (("median", "Median"), ("avg", "Average"), ("min", "Min"), ("max", "Max"))]
+    rows += [("Precision", precision_text(r)), ("Device", str(r.get("device") or "?")),
+             ("Duration", _duration(r))]
+    return rows
+
+
+def precision_text(r: dict[str, Any], executed_with: str | None = None) -> str:
+    """'FP32 IR, executed in bf16 on this CPU (AMX)': the model's precision and what the device ran."""
+    precision = str(r.get("precision") or "")
+    stored = "the model as exported" if precision == USER_MODEL_PRECISION else f"{precision.upper()} IR"
+    executed = _PRECISION_NAMES.get(str(r.get("inference_precision") or "").lower())
+    if executed is None or executed == precision.lower() or precision == "int8":
+        return stored
+    if executed == "bf16":
+        unit = executed_with if executed_with is not None else bf16_unit()
+        where = "on this CPU" if str(r.get("device", "")).upper().startswith("CPU") else "on the device"
+        return f"{stored}, executed in bf16 {where}" + (f" ({unit})" if unit else "")
+    return f"{stored}, executed in {executed}"
+
+
+def _duration(r: dict[str, Any]) -> str:
+    measured = r.get("measured_ms")
+    seconds = f"{measured / 1000:.1f} s measured" if isinstance(measured, int | float) else \
+        f"{r.get('seconds')} s"
+    if isinstance(r.get("iterations"), int):
+        seconds += f", {r['iterations']} iterations"
+    if isinstance(r.get("duration_s"), int | float):
+        seconds += f" ({r['duration_s']:.1f} s in all)"
+    return seconds
 
 
 def _llm(r: dict[str, Any], cite: str) -> str:
@@ -61,7 +106,7 @@ def _system(r: dict[str, Any], cite: str) -> str:
     cores = cpu.get("physical_cores") or r.get("physical_cores")
     threads = cpu.get("logical_cores") or r.get("logical_cores")
     isa = r.get("isa") or cpu.get("isa") or {}
-    flags = ", ".join(k for k, v in isa.items() if v) if isinstance(isa, dict) else str(isa)
+    flags = ", ".join(isa_names(isa)) if isinstance(isa, dict) else str(isa)
     memory = r.get("memory_total_gb") or (r.get("memory") or {}).get("total_gb") if isinstance(
         r.get("memory"), dict | type(None)) else r.get("memory")
     parts = [f"CPU: {name}", f"{cores} physical / {threads} logical cores",

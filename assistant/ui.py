@@ -28,7 +28,8 @@ from assistant.ui_format import (
     form_fields,
     history_figure,
     history_frame,
-    planned_card,
+    history_table,
+    planned_text,
     progress_card,
     result_card,
     run_with_progress,
@@ -46,7 +47,10 @@ THEME = gr.themes.Default(font=["system-ui", "-apple-system", "Segoe UI", "Robot
                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
 CSS = """
 #model-status { min-height: 1.5em; }
-#tool-card { border: 1px solid var(--border-color-accent); border-radius: 8px; padding: 8px; }
+#tool-card { border: 1px solid var(--color-accent); border-radius: 8px; padding: 10px 12px;
+             background: var(--background-fill-secondary); }
+#tool-card .tool-buttons { gap: 8px; }
+#history-table { overflow-x: auto; }
 .example-row button { font-size: var(--text-sm); }
 """
 
@@ -58,6 +62,7 @@ class WebUI:
         self.runtime = runtime
         self.assistant = runtime.assistant
         self._cancels: dict[str, threading.Event] = {}
+        self._machine: str | None = None
 
     # -- chat ---------------------------------------------------------------------------------------
 
@@ -87,7 +92,6 @@ class WebUI:
                     yield messages, None
                 elif isinstance(event, ToolStartedEvent) and event.call.status == "planned":
                     planned = {"name": event.call.name, "arguments": dict(event.call.arguments)}
-                    messages.insert(len(messages) - 1, planned_card(event.call))
                 elif isinstance(event, ToolResultEvent) and event.call.status == "error":
                     messages.insert(len(messages) - 1, result_card(event.call, 0.0))
                 elif isinstance(event, DoneEvent):
@@ -103,7 +107,7 @@ class WebUI:
 
     def confirm(self, planned: dict[str, Any] | None, history: list[dict[str, Any]] | None,
                 request: gr.Request) -> Iterator[tuple[list[dict[str, Any]], None]]:
-        """Run the planned tool call, showing live progress in the chat, then its summary."""
+        """Run the planned tool call, showing live progress in the chat, then its figures and details."""
         messages = list(history or [])
         if not planned:
             yield messages, None
@@ -112,7 +116,17 @@ class WebUI:
             if call is None:
                 yield [*messages, card], None
             else:
-                yield [*messages, card, {"role": "assistant", "content": summarize(call)}], None
+                # the figures take the progress card's place; the details follow, folded (a new card
+                # starts closed, the open progress card would stay open)
+                yield [*messages, {"role": "assistant", "content": summarize(call)}, card], None
+
+    def dismiss(self, planned: dict[str, Any] | None, history: list[dict[str, Any]] | None
+                ) -> tuple[Any, None, list[dict[str, Any]]]:
+        """Drop the planned call: hide its card and say in the chat that nothing ran."""
+        messages = list(history or [])
+        if planned:
+            messages.append({"role": "assistant", "content": f"Not run: {planned['name']} was dismissed."})
+        return gr.update(visible=False), None, messages
 
     def stop(self, request: gr.Request) -> None:
         """Ask the running tool of this browser session to stop."""
@@ -163,13 +177,20 @@ class WebUI:
         except AssistantError:
             runs = []
         frame = history_frame(runs)
-        table = frame.drop(columns=["series"]).assign(date=frame["date"].dt.strftime("%Y-%m-%d %H:%M"))
-        return table, history_figure(frame)
+        return history_table(frame), history_figure(frame, machine=self.machine())
 
     def system(self) -> tuple[str, dict[str, Any] | None]:
         """This machine, as the system_info tool reports it."""
         call = self.assistant.run_tool("system_info", {})
+        if call.status == "ok" and call.result:
+            self._machine = _machine_name(call.result)
         return summarize(call), call.result
+
+    def machine(self) -> str:
+        """This machine's CPU and core count, for the plot title ("AMD EPYC, 2 cores")."""
+        if self._machine is None:
+            self.system()
+        return self._machine or ""
 
     def status(self) -> tuple[str, Any]:
         """The model-state banner; stops polling once the model is ready or failed."""
@@ -187,6 +208,12 @@ class WebUI:
             detail = f" — {model['message']}" if model["message"] else ""
             return f"… Loading the model ({model['progress']:.0%}){detail}…", gr.Timer(active=True)
         return "○ The model loads on the first question that needs it.", gr.Timer(active=False)
+
+
+def _machine_name(info: dict[str, Any]) -> str:
+    cpu = info.get("cpu") or {}
+    cores = cpu.get("logical_cores")
+    return f"{cpu.get('name') or 'this machine'}" + (f", {cores} cores" if cores else "")
 
 
 def _session(request: gr.Request | None) -> str:
@@ -226,42 +253,49 @@ def _chat_tab(ui: WebUI) -> None:
                          buttons=["copy"], placeholder="Ask about OpenVINO benchmark results, or ask me to "
                                                        "benchmark a catalog workload on this machine.")
     planned = gr.State(None)
+    # the tool card: what a planned call will run, with its Confirm/Dismiss (and Stop while it runs)
+    with gr.Column(visible=False, elem_id="tool-card", variant="panel") as card:
+        card_text = gr.Markdown(elem_id="tool-card-text")
+        with gr.Row(elem_classes="tool-buttons"):
+            confirm = gr.Button("Confirm", variant="primary", elem_id="tool-confirm", scale=0, min_width=120)
+            dismiss = gr.Button("Dismiss", elem_id="tool-dismiss", scale=0, min_width=120)
+            stop = gr.Button("Stop", variant="stop", visible=False, elem_id="tool-stop", scale=0,
+                             min_width=120)
     with gr.Row():
         message = gr.Textbox(show_label=False, placeholder="Ask a question and press Enter", scale=8,
                              elem_id="chat-input", max_lines=6)
         send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
-    with gr.Group(visible=False, elem_id="tool-card") as card:
-        card_text = gr.Markdown()
-        with gr.Row():
-            confirm = gr.Button("Confirm", variant="primary", elem_id="tool-confirm")
-            dismiss = gr.Button("Dismiss", elem_id="tool-dismiss")
-    stop = gr.Button("Stop the running benchmark", variant="stop", visible=False, elem_id="tool-stop")
     with gr.Row(elem_classes="example-row"):
         examples = [gr.Button(q, size="sm") for q in EXAMPLES]
 
-    def show_card(call: dict[str, Any] | None) -> tuple[Any, str]:
+    def show_card(call: dict[str, Any] | None) -> tuple[Any, ...]:
         if not call:
-            return gr.update(visible=False), ""
-        arguments = ", ".join(f"`{k}={v}`" for k, v in call["arguments"].items())
-        return gr.update(visible=True), f"**{call['name']}** will run with {arguments}. Start it?"
+            return gr.update(visible=False), "", gr.update(), gr.update(), gr.update()
+        return (gr.update(visible=True), planned_text(call), gr.update(visible=True), gr.update(visible=True),
+                gr.update(visible=False))
 
+    def running(call: dict[str, Any] | None) -> tuple[Any, ...]:
+        text = planned_text(call or {}).replace("on this machine?**", "on this machine: running…**", 1)
+        return text, gr.update(visible=False), gr.update(visible=False), gr.update(visible=True)
+
+    card_parts = [card, card_text, confirm, dismiss, stop]
     for trigger in (message.submit, send.click):
         trigger(ui.chat, [message, chatbot], [chatbot, planned], api_name="chat" if trigger == message.submit
                 else False, concurrency_limit=4, concurrency_id="chat").then(
-            show_card, planned, [card, card_text], api_visibility="private", queue=False)
+            show_card, planned, card_parts, api_visibility="private", queue=False)
         trigger(lambda: "", None, message, api_visibility="private", queue=False)
     for button, question in zip(examples, EXAMPLES, strict=True):
         button.click(lambda q=question: q, None, message, api_visibility="private", queue=False).then(
             ui.chat, [message, chatbot], [chatbot, planned], api_visibility="private",
             concurrency_id="chat").then(
-            show_card, planned, [card, card_text], api_visibility="private", queue=False).then(
+            show_card, planned, card_parts, api_visibility="private", queue=False).then(
             lambda: "", None, message, api_visibility="private", queue=False)
-    confirm.click(lambda: (gr.update(visible=False), gr.update(visible=True)), None, [card, stop],
-                  api_visibility="private", queue=False).then(
+    confirm.click(running, planned, [card_text, confirm, dismiss, stop], api_visibility="private",
+                  queue=False).then(
         ui.confirm, [planned, chatbot], [chatbot, planned], api_visibility="private",
         concurrency_limit=1, concurrency_id="tools").then(
-        lambda: gr.update(visible=False), None, stop, api_visibility="private", queue=False)
-    dismiss.click(lambda: (gr.update(visible=False), None), None, [card, planned], api_visibility="private",
+        lambda: gr.update(visible=False), None, card, api_visibility="private", queue=False)
+    dismiss.click(ui.dismiss, [planned, chatbot], [card, planned, chatbot], api_visibility="private",
                   queue=False)
     stop.click(ui.stop, None, None, api_visibility="private", queue=False)
 
@@ -279,7 +313,8 @@ def _benchmarks_tab(ui: WebUI) -> list[Any]:
             inputs = [_component(name, f) for f in fields]
             run = gr.Button("Run", variant="primary", elem_id=f"bench-{name}-run")
             progress = gr.Markdown(elem_id=f"bench-{name}-status")
-            result = gr.JSON(label="result", elem_id=f"bench-{name}-result")
+            with gr.Accordion("Raw result (exact command, all fields)", open=False):
+                result = gr.JSON(show_label=False, elem_id=f"bench-{name}-result")
 
         def runner(*values: Any, _name: str = name, _fields: list[Field] = fields
                    ) -> Iterator[tuple[str, dict[str, Any] | None]]:
@@ -289,7 +324,8 @@ def _benchmarks_tab(ui: WebUI) -> list[Any]:
                               concurrency_limit=1, concurrency_id="tools"))
     gr.Markdown("### History")
     refresh = gr.Button("Refresh history", size="sm")
-    table = gr.Dataframe(label="Benchmark runs (newest first)", interactive=False, elem_id="history-table")
+    table = gr.Dataframe(label="Benchmark runs (newest first)", interactive=False, elem_id="history-table",
+                         wrap=True, max_height=420)
     plot = gr.Plot(show_label=False, format="png", elem_id="history-plot")
     history_outputs = [table, plot]
     refresh.click(ui.history, None, history_outputs, api_visibility="private")

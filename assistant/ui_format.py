@@ -16,6 +16,7 @@ from assistant.answer import Source, ToolCall
 
 HISTORY_COLUMNS = ["id", "date", "tool", "model", "device", "hint", "precision", "latency_median_ms",
                    "throughput_fps", "tokens_per_s", "series"]
+DISPLAY_NAMES = {"latency_median_ms": "median ms", "throughput_fps": "FPS", "tokens_per_s": "tokens/s"}
 
 
 def message_text(message: Mapping[str, Any]) -> str:
@@ -57,12 +58,10 @@ def format_arguments(arguments: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in arguments.items()) or "no arguments"
 
 
-def planned_card(call: ToolCall) -> dict[str, Any]:
-    """Chat card of a planned tool call: what will run."""
-    return {"role": "assistant",
-            "content": f"Will run `{call.name}` with {format_arguments(call.arguments)}.\n\n"
-                       "Press **Confirm** below the chat to start it.",
-            "metadata": {"title": f"Planned: {call.name}", "status": "done"}}
+def planned_text(call: Mapping[str, Any]) -> str:
+    """The tool card's text for a planned call: the tool and each argument, before Confirm/Dismiss."""
+    arguments = " · ".join(f"{k} `{v}`" for k, v in (call.get("arguments") or {}).items())
+    return f"**Run `{call.get('name')}` on this machine?**\n\n{arguments or 'no arguments'}"
 
 
 def progress_card(name: str, log: list[str], fraction: float, elapsed: float) -> dict[str, Any]:
@@ -75,11 +74,17 @@ def progress_card(name: str, log: list[str], fraction: float, elapsed: float) ->
 
 
 def result_card(call: ToolCall, elapsed: float) -> dict[str, Any]:
-    """Chat card of a finished tool call: its arguments and raw result (the summary follows as text)."""
+    """Collapsed chat card of a finished tool call: arguments, exact command and raw result (the
+    figures follow as their own message)."""
     ok = call.status == "ok"
-    detail = json.dumps(call.result if ok else {"error": call.error}, indent=1, default=str)
-    return {"role": "assistant",
-            "content": f"Arguments: {format_arguments(call.arguments)}\n\n```json\n{detail[:3000]}\n```",
+    result = dict(call.result or {}) if ok else {"error": call.error}
+    command = result.pop("command", None)
+    detail = json.dumps(result, indent=1, default=str)
+    parts = [f"Arguments: {format_arguments(call.arguments)}"]
+    if command:
+        parts.append(f"Command:\n```\n{' '.join(command) if isinstance(command, list) else command}\n```")
+    parts.append(f"Result:\n```json\n{detail[:3000]}\n```")
+    return {"role": "assistant", "content": "\n\n".join(parts),
             "metadata": {"title": f"{'✔' if ok else '✖'} {call.name} {'finished' if ok else 'failed'}",
                          "status": "done", "duration": round(elapsed, 1)}}
 
@@ -160,38 +165,43 @@ def history_frame(runs: list[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def history_figure(frame: pd.DataFrame) -> Any:
-    """Median latency and throughput per run date, one line per workload/precision/hint series."""
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+def history_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The history as shown: short column names, the date as text, no empty columns or plot keys."""
+    table = frame.drop(columns=["id", "series"]).assign(date=frame["date"].dt.strftime("%Y-%m-%d %H:%M"))
+    table = table.rename(columns=DISPLAY_NAMES)
+    filled = table.notna() & table.ne("")
+    keep = [c for c in table.columns if c in {"date", "tool", "model"} or filled[c].any()]
+    return table[keep].round(2)
+
+
+def history_figure(frame: pd.DataFrame, machine: str = "") -> Any:
+    """Bars of the latest median latency and throughput per workload/precision/hint, side by side."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(11, 3.6), layout="constrained")
-    axes = figure.subplots(1, 2)
-    panels = ((axes[0], "latency_median_ms", "Median latency (ms)"),
-              (axes[1], "throughput_fps", "Throughput (FPS)"))
-    for ax, column, title in panels:
-        ax.set_title(title, fontsize=11)
-        ax.grid(True, alpha=0.3)
-        data = frame.dropna(subset=[column]).sort_values("date")
-        for series, rows in data.groupby("series", sort=True):
-            ax.plot(rows["date"], rows[column], marker="o", linewidth=1, label=str(series))
-        if data.empty:
+    latest = frame.sort_values("date").groupby("series", sort=True).tail(1).sort_values("series")
+    runs = frame.groupby("series").size()
+    height = 1.4 + 0.38 * max(len(latest), 1)
+    figure = Figure(figsize=(11, height), layout="constrained")
+    axes = figure.subplots(1, 2, sharey=True)
+    panels = ((axes[0], "latency_median_ms", "Median latency (ms, lower is better)", "#0068b5"),
+              (axes[1], "throughput_fps", "Throughput (FPS, higher is better)", "#2e8540"))
+    labels = [f"{s}  (×{runs[s]})" if runs[s] > 1 else str(s) for s in latest["series"]]
+    positions = range(len(latest))
+    for ax, column, title, color in panels:
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, axis="x", alpha=0.3)
+        values = latest[column].tolist()
+        bars = ax.barh(list(positions), [v if v == v else 0 for v in values], color=color, height=0.6)
+        for bar, value in zip(bars, values, strict=True):
+            text = "n/a" if value != value else f"{value:,.1f}"
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {text}", va="center", fontsize=8)
+        ax.margins(x=0.18)
+        if latest.empty:
             ax.text(0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes, color="gray")
             ax.set_xticks([])
-        else:
-            locator = AutoDateLocator()
-            ax.xaxis.set_major_locator(locator)
-            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-            ax.tick_params(axis="x", labelsize=8)
-            ax.set_ylim(bottom=0)
-    handles, labels = axes[0].get_legend_handles_labels()
-    more_handles, more_labels = axes[1].get_legend_handles_labels()
-    for handle, label in zip(more_handles, more_labels, strict=True):
-        if label not in labels:
-            handles.append(handle)
-            labels.append(label)
-    if labels:
-        figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
+    axes[0].set_yticks(list(positions), labels, fontsize=9)
+    axes[0].invert_yaxis()
+    figure.suptitle(f"Latest run per workload{f' on {machine}' if machine else ''}", fontsize=11)
     return figure
 
 

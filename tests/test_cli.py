@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,60 @@ def test_tools_plan_returns_planned_calls(cli_env):
     assert call["name"] == "run_benchmark" and call["status"] == "planned"
     assert call["arguments"]["model"] == "resnet-50" and call["arguments"]["hint"] == "throughput"
     assert call["result"] is None
+
+
+def test_version(cli_env):
+    from assistant import __version__
+
+    result = ovperf(cli_env, "--version")
+    assert result.returncode == 0 and result.stdout.decode().strip() == f"ovperf {__version__}"
+
+
+def test_chat_declined_run_runs_nothing(cli_env):
+    result = ovperf(cli_env, "chat", stdin=b"benchmark resnet-50 for 2 seconds\nn\n")
+    stdout = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert "[y/N]" in stdout and "Not run." in stdout
+    assert "Median latency" not in stdout and "off-topic" not in stdout.lower()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("flags", "stdin"), [((), b"benchmark resnet-50 for 2 seconds\ny\n"),
+                                              (("--yes",), b"benchmark resnet-50 for 2 seconds\n")])
+def test_chat_confirmed_run_prints_its_figures(cli_env, flags, stdin):
+    result = ovperf(cli_env, "chat", *flags, stdin=stdin)
+    stdout = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert ("[y/N]" in stdout) == (not flags)
+    for label in ("Throughput", "Median latency", "Average latency", "Min latency", "Max latency",
+                  "Precision", "Device", "Duration"):
+        assert label in stdout, stdout
+    assert re.search(r"Throughput\s*│\s*[\d.]+ FPS", stdout) and "FP32 IR" in stdout
+    assert "loss_type" not in result.stderr.decode()
+
+
+def test_readme_examples_name_files_a_fresh_clone_has():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    paths = set(re.findall(r"ovperf (?:ask --jsonl|eval) (\S+)", readme))
+    assert paths, "the README shows no question file"
+    assert all((PROJECT_ROOT / path).is_file() for path in paths), paths
+
+
+@pytest.mark.model
+def test_the_shipped_example_questions_pass(cli_env):
+    result = ovperf(cli_env, "eval", "tests/data/examples.jsonl", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    report = json.loads(result.stdout)
+    assert all(row["passed"] for row in report["rows"]), [r for r in report["rows"] if not r["passed"]]
+
+
+@pytest.mark.slow
+def test_building_a_workload_prints_no_transformers_advice(cli_env, tmp_path):
+    """The build's output is the benchmark's progress log: no `loss_type=None` advice for model trainers."""
+    env = {k: v for k, v in cli_env.items() if k not in {"TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS"}}
+    result = subprocess.run([sys.executable, "-m", "assistant.tools.workloads", "mobilenet-v2", "fp32",
+                             "--models-dir", str(tmp_path)], capture_output=True, env=env, timeout=600,
+                            cwd=PROJECT_ROOT)
+    output = (result.stdout + result.stderr).decode("utf-8", "replace")
+    assert result.returncode == 0, output
+    assert "built mobilenet-v2 fp32" in output and "loss_type" not in output and "Loading weights" not in output

@@ -11,7 +11,7 @@ import pytest
 from assistant.config import Settings
 from assistant.errors import ToolArgumentError
 from assistant.tools.base import ToolContext
-from assistant.tools.sysinfo import ISA_FLAGS, SYSTEM_INFO, int8_summary, system_info
+from assistant.tools.sysinfo import ISA_FLAGS, SYSTEM_INFO, int8_summary, isa_names, system_info
 
 
 def _cpu_flags() -> set[str] | None:
@@ -71,21 +71,28 @@ def test_versions_and_devices(info: dict) -> None:
 def test_int8_note_reflects_this_cpu(info: dict) -> None:
     isa = info["cpu"]["isa"]
     assert info["int8_note"] == int8_summary(isa)
-    assert ("AMX" in info["int8_note"]) == (isa["amx_int8"] or isa["amx_tile"])
+    assert ("AMX matrix tiles" in info["int8_note"]) == (isa["amx_int8"] or isa["amx_tile"])
 
 
 @pytest.mark.parametrize(("flags", "expected", "absent"), [
-    ({"amx_tile", "amx_int8", "amx_bf16", "avx512_vnni"}, "AMX", None),
-    ({"avx512f", "avx512_vnni"}, "AVX-512 VNNI", "has Intel AMX"),
-    ({"avx2", "avx_vnni"}, "AVX-VNNI", "has Intel AMX"),
-    ({"avx2"}, "no VNNI", "has Intel AMX"),
-    (set(), "No AVX2", "has Intel AMX"),
+    ({"amx_tile", "amx_int8", "amx_bf16", "avx512_vnni"}, "AMX-INT8, AMX-BF16", None),
+    ({"avx512f", "avx512_vnni"}, "AVX-512 VNNI", "AMX"),
+    ({"avx2", "avx_vnni"}, "AVX-VNNI", "AMX matrix"),
+    ({"avx2"}, "no VNNI", "AMX matrix"),
+    (set(), "No AVX2", "AMX matrix"),
 ])
 def test_int8_summary_by_isa(flags: set[str], expected: str, absent: str | None) -> None:
     text = int8_summary({flag: flag in flags for flag in ISA_FLAGS})
     assert expected in text
     if absent:
         assert absent not in text
+    # named by what the CPU reports, not by one vendor's marketing (an AMD EPYC has VNNI too)
+    assert "Intel" not in text and "DL Boost" not in text
+
+
+def test_isa_names_are_the_reported_flags() -> None:
+    isa = {flag: flag in {"avx2", "avx512_vnni", "amx_bf16"} for flag in ISA_FLAGS}
+    assert isa_names(isa) == ["AVX2", "AVX-512 VNNI", "AMX-BF16"]
 
 
 def test_tool_declaration_takes_no_arguments(tmp_path: Path) -> None:

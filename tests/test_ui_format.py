@@ -11,6 +11,8 @@ from assistant.ui_format import (
     form_fields,
     history_figure,
     history_frame,
+    history_table,
+    planned_text,
     result_card,
     sources_message,
 )
@@ -69,6 +71,29 @@ def test_result_card_of_a_failed_call() -> None:
     assert "failed" in card["metadata"]["title"] and "boom" in card["content"]
 
 
+def test_run_benchmark_model_is_a_dropdown_of_its_workloads(tmp_settings) -> None:
+    from assistant.tools.benchmark import make_run_benchmark_tool
+    from assistant.tools.workloads import BUILDABLE
+
+    parameters = make_run_benchmark_tool(tmp_settings).schema["parameters"]
+    model = {f.name: f for f in form_fields(parameters)}["model"]
+    assert model.kind == "dropdown" and model.choices == tuple(BUILDABLE) and model.custom  # paths still typed
+
+
+def test_planned_text_names_the_tool_and_arguments() -> None:
+    text = planned_text({"name": "run_benchmark", "arguments": {"model": "resnet-50", "seconds": 2}})
+    assert text.startswith("**Run `run_benchmark` on this machine?**") and "model `resnet-50` · seconds `2`" in text
+
+
+def test_result_card_folds_the_command_away_from_the_figures() -> None:
+    call = ToolCall(name="run_benchmark", arguments={"model": "resnet-50"}, status="ok",
+                    result={"throughput_fps": 104.0, "command": ["benchmark_app", "-m", "model.xml"]})
+    card = result_card(call, 3.2)
+    assert card["metadata"]["title"] == "✔ run_benchmark finished" and card["metadata"]["duration"] == 3.2
+    assert "Command:\n```\nbenchmark_app -m model.xml\n```" in card["content"]
+    assert card["content"].count("benchmark_app") == 1 and '"throughput_fps": 104.0' in card["content"]
+
+
 def test_history_frame_and_figure() -> None:
     runs = [
         {"id": 2, "kind": "benchmark_llm", "created_at": "2026-01-02T10:00:00+00:00", "model": "smollm2",
@@ -83,6 +108,25 @@ def test_history_frame_and_figure() -> None:
     assert frame["throughput_fps"].isna().tolist() == [True, False]
     assert frame["series"].tolist() == ["smollm2", "resnet-50 fp16 latency"]
     assert pd.api.types.is_datetime64_any_dtype(frame["date"])
-    figure = history_figure(frame)
-    assert [ax.get_title() for ax in figure.axes] == ["Median latency (ms)", "Throughput (FPS)"]
+    table = history_table(frame)
+    assert list(table.columns) == ["date", "tool", "model", "device", "hint", "precision", "median ms", "FPS",
+                                   "tokens/s"]
+    assert table["date"].tolist() == ["2026-01-02 10:00", "2026-01-01 10:00"]
+    figure = history_figure(frame, machine="AMD EPYC, 2 cores")
+    latency, throughput = figure.axes
+    assert latency.get_title().startswith("Median latency") and throughput.get_title().startswith("Throughput")
+    assert figure.get_suptitle() == "Latest run per workload on AMD EPYC, 2 cores"
+    assert [t.get_text() for t in latency.get_yticklabels()] == ["resnet-50 fp16 latency", "smollm2"]
+    assert [round(b.get_width(), 1) for b in latency.patches] == [9.3, 40.0]
+    assert [t.get_text().strip() for t in throughput.texts] == ["104.0", "n/a"]
     assert history_figure(history_frame([])).axes  # an empty history still draws
+
+
+def test_history_bars_show_the_latest_run_of_each_series() -> None:
+    runs = [{"id": i, "kind": "run_benchmark", "created_at": f"2026-01-0{i}T10:00:00+00:00", "model": "resnet-50",
+             "device": "CPU", "hint": "latency", "precision": "fp32",
+             "result": {"latency_ms": {"median": float(i)}, "throughput_fps": 100.0 / i}} for i in (1, 2, 3)]
+    latency, _ = history_figure(history_frame(runs)).axes
+    assert [b.get_width() for b in latency.patches] == [3.0]
+    assert [t.get_text() for t in latency.get_yticklabels()] == ["resnet-50 fp32 latency  (×3)"]
+    assert history_table(history_frame(runs)).columns.tolist()[-1] == "FPS"  # no empty tokens/s column

@@ -10,6 +10,10 @@
  * "stream" talks to POST /v1/chat/completions with stream: true (server-sent events; the last
  * chunk before [DONE] carries `sources`); "ask" talks to POST /api/ask (one JSON answer).
  * The page can also call window.OVPerfWidget.open(), .close() and .ask("question").
+ *
+ * Answers are Markdown; a safe subset is rendered (paragraphs, > quotes, - and 1. lists, **bold**,
+ * `code`, [links](https://...) and bare http(s) addresses, | tables |) by building DOM nodes with
+ * textContent: no answer text is ever parsed as HTML, and only http(s) links become links.
  */
 (function () {
   "use strict";
@@ -51,6 +55,17 @@
     ".bot{align-self:flex-start;background:#fff;border:1px solid #dde3ea}",
     ".bot.error{border-color:#d33;color:#a00}",
     ".hint{color:#555;font-size:12px;text-align:center}",
+    ".md{white-space:normal}",
+    ".md p{margin:0 0 6px}",
+    ".md p:last-child{margin-bottom:0}",
+    ".md blockquote{margin:4px 0 6px;padding:2px 0 2px 9px;border-left:3px solid #0068b5;color:#333}",
+    ".md ul,.md ol{margin:2px 0 6px;padding-left:20px}",
+    ".md code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px;background:#eef1f5;",
+    "padding:0 3px;border-radius:3px}",
+    ".md pre{white-space:pre-wrap;background:#eef1f5;padding:6px;border-radius:6px;margin:4px 0}",
+    ".md table{border-collapse:collapse;margin:4px 0 6px;font-size:13px}",
+    ".md th,.md td{border:1px solid #dde3ea;padding:2px 6px;text-align:left}",
+    ".md a{color:#0068b5}",
     "details{margin-top:6px;font-size:12px;white-space:normal}",
     "summary{cursor:pointer;color:#0068b5}",
     "ol{margin:4px 0 0 0;padding-left:18px}",
@@ -108,6 +123,141 @@
     if (!q || busy) return;
     input.value = "";
     ask(q);
+  }
+
+  // -- Markdown, safe subset: DOM nodes and textContent only, never innerHTML -------------------------
+
+  var BLOCK_START = /^\s*(>|[-*+]\s|\d+[.)]\s|```|#{1,6}\s)/;
+  var INLINE = /\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\(([^)\s]+)\)|(https?:\/\/[^\s<>()"']*[^\s<>()"'.,;:!?])/g;
+
+  function el(tag, className) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function safeHref(url) {
+    return /^https?:\/\//i.test(url) ? url : null;
+  }
+
+  function link(text, url) {
+    var a = el("a");
+    a.href = url;
+    a.textContent = text;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow";
+    return a;
+  }
+
+  function appendInline(parent, text) {
+    var pattern = new RegExp(INLINE.source, "g");  // its own position: bold text recurses
+    var last = 0, match;
+    while ((match = pattern.exec(text)) !== null) {
+      if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      if (match[1] !== undefined) {
+        var strong = el("strong");
+        appendInline(strong, match[1]);
+        parent.appendChild(strong);
+      } else if (match[2] !== undefined) {
+        var code = el("code");
+        code.textContent = match[2];
+        parent.appendChild(code);
+      } else if (match[3] !== undefined) {
+        var href = safeHref(match[4]);
+        parent.appendChild(href ? link(match[3], href) : document.createTextNode(match[3]));
+      } else {
+        parent.appendChild(link(match[5], match[5]));
+      }
+      last = pattern.lastIndex;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function appendLines(parent, lines) {
+    lines.forEach(function (line, i) {
+      if (i) parent.appendChild(el("br"));
+      appendInline(parent, line.trim());
+    });
+  }
+
+  function cells(line) {
+    return line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map(function (c) { return c.trim(); });
+  }
+
+  function table(rows) {
+    var t = el("table");
+    rows.forEach(function (row, i) {
+      if (i === 1) return;  // the |---|---| separator
+      var tr = el("tr");
+      cells(row).forEach(function (cell) {
+        var td = el(i === 0 ? "th" : "td");
+        appendInline(td, cell);
+        tr.appendChild(td);
+      });
+      if (i === 0 && !tr.textContent.trim()) return;  // an empty header row
+      t.appendChild(tr);
+    });
+    return t;
+  }
+
+  function renderMarkdown(text, depth) {
+    var frag = document.createDocumentFragment();
+    var lines = String(text || "").replace(/\r\n?/g, "\n").split("\n");
+    var i = 0, block;
+    function take(test) {
+      var taken = [];
+      while (i < lines.length && test(lines[i])) taken.push(lines[i++]);
+      return taken;
+    }
+    while (i < lines.length) {
+      var line = lines[i];
+      if (!line.trim()) { i++; continue; }
+      if (/^\s*>/.test(line) && (depth || 0) < 3) {
+        block = el("blockquote");
+        block.appendChild(renderMarkdown(take(function (l) { return /^\s*>/.test(l); })
+          .map(function (l) { return l.replace(/^\s*> ?/, ""); }).join("\n"), (depth || 0) + 1));
+      } else if (/^\s*([-*+]|\d+[.)])\s/.test(line)) {
+        var ordered = /^\s*\d/.test(line);
+        block = el(ordered ? "ol" : "ul");
+        take(function (l) { return /^\s*([-*+]|\d+[.)])\s/.test(l) || (/^\s{2,}\S/.test(l)); })
+          .forEach(function (l) {
+            if (/^\s*([-*+]|\d+[.)])\s/.test(l) || !block.lastChild) {
+              var li = el("li");
+              appendInline(li, l.replace(/^\s*([-*+]|\d+[.)])\s+/, ""));
+              block.appendChild(li);
+            } else {
+              block.lastChild.appendChild(document.createTextNode(" " + l.trim()));
+            }
+          });
+      } else if (/^\s*```/.test(line)) {
+        i++;
+        block = el("pre");
+        block.textContent = take(function (l) { return !/^\s*```/.test(l); }).join("\n");
+        i++;
+      } else if (/^\s*\|.*\|\s*$/.test(line) && /^\s*\|?\s*:?-{3,}/.test(lines[i + 1] || "")) {
+        block = table(take(function (l) { return /^\s*\|.*\|\s*$/.test(l); }));
+      } else if (/^\s*#{1,6}\s/.test(line)) {
+        block = el("p");
+        var heading = el("strong");
+        appendInline(heading, line.replace(/^\s*#+\s+/, ""));
+        block.appendChild(heading);
+        i++;
+      } else {
+        block = el("p");
+        var para = [lines[i++]];
+        while (i < lines.length && lines[i].trim() && !BLOCK_START.test(lines[i]) &&
+               !/^\s*\|.*\|\s*$/.test(lines[i])) para.push(lines[i++]);
+        appendLines(block, para);
+      }
+      frag.appendChild(block);
+    }
+    return frag;
+  }
+
+  function showText(div, text) {
+    var target = div.querySelector(".text");
+    target.className = "text md";
+    target.replaceChildren(renderMarkdown(text));
   }
 
   function addMessage(cls, text) {
@@ -180,7 +330,7 @@
         if (!r.ok) throw new Error(await errorMessage(r));
         var answer = await r.json();
         text = answer.answer;
-        div.querySelector(".text").textContent = text;
+        showText(div, text);
         showSources(div, answer.sources);
       } else {
         text = await streamAnswer(question, div);
@@ -206,7 +356,6 @@
     var decoder = new TextDecoder();
     var buffer = "";
     var text = "";
-    var target = div.querySelector(".text");
     for (;;) {
       var step = await reader.read();
       if (step.done) break;
@@ -221,7 +370,7 @@
         if (chunk.error) throw new Error(chunk.error.message || "the answer failed");
         if (chunk.choices && chunk.choices.length && chunk.choices[0].delta.content) {
           text += chunk.choices[0].delta.content;
-          target.textContent = text;
+          showText(div, text);
           log.scrollTop = log.scrollHeight;
         }
         if (chunk.sources) showSources(div, chunk.sources);

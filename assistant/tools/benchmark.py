@@ -76,6 +76,7 @@ def make_run_benchmark_tool(settings: Settings | None = None) -> Tool:
             "type": "object",
             "properties": {
                 "model": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": MODEL_PATTERN,
+                          "examples": list(BUILDABLE),
                           "description": "catalog workload name, or an .xml/.onnx path in an allowed folder"},
                 "device": {"type": "string", "default": "CPU", "maxLength": 64, "pattern": DEVICE_PATTERN,
                            "description": "OpenVINO device: CPU, GPU, NPU, AUTO ..."},
@@ -463,12 +464,9 @@ def _result(target: Target, args: dict[str, Any], device: str, command: list[str
 
 
 def _note(target: Target, precision: str | None, inference_precision: str | None) -> str:
-    parts = [SYNTHETIC_NOTE] if target.is_catalog else [
-        "your model as exported; the precision argument applies to catalog workloads only"]
-    if precision != "int8" and inference_precision in ("bfloat16", "bf16"):
-        parts.append("the CPU executed it in bf16 (OpenVINO's default inference precision on CPUs with "
-                     "AMX/AVX-512 BF16)")
-    return "; ".join(parts)
+    """What the numbers are not (the executed precision is stated once, from `inference_precision`)."""
+    return SYNTHETIC_NOTE if target.is_catalog else (
+        "your model as exported; the precision argument applies to catalog workloads only")
 
 
 RUN_BENCHMARK = make_run_benchmark_tool()

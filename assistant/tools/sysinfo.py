@@ -12,6 +12,10 @@ from assistant.tools.base import Tool, ToolContext
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 """/proc/cpuinfo flags that decide how fast FP32/BF16/INT8 inference can be on CPU."""
 
+ISA_NAMES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI",
+             "avx512_bf16": "AVX-512 BF16", "amx_tile": "AMX", "amx_int8": "AMX-INT8", "amx_bf16": "AMX-BF16"}
+"""The usual names of those flags (vendor-neutral: what the CPU reports, not a marketing name)."""
+
 CPUINFO = Path("/proc/cpuinfo")
 
 
@@ -24,6 +28,7 @@ def system_info() -> dict[str, Any]:
         "cpu": {
             "name": _openvino_cpu_name() or cpuinfo.get("model name") or platform.processor() or "unknown",
             "model_name": cpuinfo.get("model name"),
+            "vendor": cpuinfo.get("vendor_id"),
             **_cores(),
             "isa": isa,
         },
@@ -38,20 +43,33 @@ def system_info() -> dict[str, Any]:
 
 
 def int8_summary(isa: dict[str, bool]) -> str:
-    """One sentence on the INT8 (and BF16) acceleration these ISA flags give."""
+    """One sentence on the INT8 (and BF16) acceleration these ISA flags give, naming the flags reported."""
     if isa.get("amx_int8") or isa.get("amx_tile"):
-        bf16 = " and BF16" if isa.get("amx_bf16") else ""
-        vnni = " and VNNI" if isa.get("avx512_vnni") or isa.get("avx_vnni") else ""
-        return (f"This CPU has Intel AMX (INT8{bf16} matrix tiles){vnni}: INT8 models get the largest "
+        tiles = ", ".join(ISA_NAMES[f] for f in ("amx_int8", "amx_bf16") if isa.get(f))
+        vnni = " and AVX-512 VNNI" if isa.get("avx512_vnni") else " and AVX-VNNI" if isa.get("avx_vnni") else ""
+        return (f"This CPU reports AMX matrix tiles ({tiles or 'AMX'}){vnni}: INT8 models get the largest "
                 "speed-up over FP32 here; FP32 models may run in BF16 by default.")
     if isa.get("avx512_vnni") or isa.get("avx_vnni"):
         kind = "AVX-512 VNNI" if isa.get("avx512_vnni") else "AVX-VNNI"
-        return f"This CPU has {kind} (Intel DL Boost): INT8 dot products are accelerated in hardware."
+        return f"This CPU reports {kind}: INT8 dot products are accelerated in hardware."
     if isa.get("avx512f") or isa.get("avx2"):
         kind = "AVX-512" if isa.get("avx512f") else "AVX2"
-        return (f"This CPU has {kind} but no VNNI/AMX: INT8 still usually beats FP32 through the reduced "
+        return (f"This CPU reports {kind} but no VNNI or AMX: INT8 still usually beats FP32 through the reduced "
                 "bit width (less memory traffic), but without dedicated INT8 instructions.")
     return "No AVX2/AVX-512/VNNI/AMX flags were found: expect little or no INT8 speed-up on this CPU."
+
+
+def isa_names(isa: dict[str, bool]) -> list[str]:
+    """The reported ISA features by their usual names ("AVX2", "AVX-512 VNNI", "AMX-BF16")."""
+    return [ISA_NAMES.get(flag, flag) for flag, present in isa.items() if present]
+
+
+def bf16_unit() -> str | None:
+    """The unit this CPU runs bf16 inference on ("AMX", "AVX-512 BF16"), or None."""
+    flags = set(_read_cpuinfo().get("flags", "").split())
+    if "amx_bf16" in flags:
+        return "AMX"
+    return "AVX-512 BF16" if "avx512_bf16" in flags else None
 
 
 def _read_cpuinfo() -> dict[str, str]:
