@@ -45,6 +45,7 @@ from assistant.router import Route, only_about, route
 from assistant.spelling import SpellFixer, vocabulary_words
 from assistant.synonyms import faq_words
 from assistant.tool_summary import summarize
+from assistant.tools.policy import Caller, ToolPolicy
 
 QUOTE_WORD_WEIGHT = 0.5  # the share of the asked words a sentence has, next to its similarities
 # Sources below this cosine similarity, or this far below the best one, are not cited.
@@ -144,6 +145,7 @@ class Assistant:
 
             tools = default_registry(settings, get_llm=self.llm)
         self.tools = tools
+        self.tool_policy = ToolPolicy.from_settings(settings)  # front ends may pass a stricter one
 
     @classmethod
     def create(cls, settings: Settings, *, llm=None, progress: Callable[[float, str], None] | None = None
@@ -177,22 +179,25 @@ class Assistant:
         return self._llm is not None
 
     def ask(self, question: str, *, history: Sequence[dict[str, str]] = (), tools: str | None = None,
-            answer_id: str | None = None) -> Answer:
+            answer_id: str | None = None, caller: Caller | None = None) -> Answer:
         """Answer one question (blocking); see `stream` for the events."""
         answer = None
-        for event in self.stream(question, history=history, tools=tools, answer_id=answer_id):
+        for event in self.stream(question, history=history, tools=tools, answer_id=answer_id, caller=caller):
             if isinstance(event, DoneEvent):
                 answer = event.answer
         assert answer is not None
         return answer
 
     def stream(self, question: str, *, history: Sequence[dict[str, str]] = (), tools: str | None = None,
-               answer_id: str | None = None) -> Iterator[Event]:
-        """Answer one question as events: sources, tokens, tool events, and finally DoneEvent."""
+               answer_id: str | None = None, caller: Caller | None = None) -> Iterator[Event]:
+        """Answer one question as events: sources, tokens, tool events, and finally DoneEvent.
+
+        `caller` (default: the CLI) is checked against the tool policy before a tool runs."""
         started = time.perf_counter()
         question = clean_question(question, max_chars=self.settings.max_question_chars)
         history = clean_history(history)
-        tools_mode = tools or self.settings.tools_mode
+        caller = caller or Caller()
+        tools_mode = (caller.policy or self.tool_policy).answer_mode(caller.front_end, tools)
         answer = Answer(question=question, answer="", id=answer_id)
         # "how ofen do u publish new perf numbers": routing and retrieval see the words meant
         question = self.spelling.fix(expand_shorthand(question))
@@ -200,7 +205,7 @@ class Assistant:
         decision = self._route(question, history)
         answer.route = decision.kind
         if decision.kind in {"tool", "clarify"}:
-            yield from self._tool_answer(question, decision, tools_mode, answer, started)
+            yield from self._tool_answer(question, decision, tools_mode, answer, started, caller)
         elif decision.kind in {"catalog", "aggregate", "unlisted"}:
             yield from self._catalog_answer(question, decision, answer, started)
         else:
@@ -210,17 +215,21 @@ class Assistant:
 
     def run_tool(self, name: str, arguments: dict[str, Any], *,
                  progress: Callable[[float, str], None] | None = None,
-                 cancel: threading.Event | None = None) -> ToolCall:
-        """Validate and run one tool; failures come back as a ToolCall with status error."""
+                 cancel: threading.Event | None = None, caller: Caller | None = None) -> ToolCall:
+        """Validate and run one tool if the tool policy lets `caller` (default: the CLI) run it; failures
+        come back as a ToolCall with status error."""
         from assistant.tools.base import ToolContext
 
+        caller = caller or Caller()
+        cancel = cancel or caller.cancel
         call = ToolCall(name=name, arguments=dict(arguments) if isinstance(arguments, dict) else {}, status="planned")
         try:
             tool = self.tools.get(name)
+            (caller.policy or self.tool_policy).check(name, caller.front_end)
             call.arguments = tool.validate(dict(arguments) if isinstance(arguments, dict) else arguments,
                                            self.settings)
             context = ToolContext(settings=self.settings, progress=progress or (lambda f, m: None),
-                                  cancel=cancel or threading.Event())
+                                  cancel=cancel)
             call.result = tool.function(call.arguments, context)
             call.status = "ok"
         except AssistantError as error:
@@ -397,8 +406,8 @@ class Assistant:
         keep = range(first, last + 1) if last - first <= 2 else [best]
         return " ".join(candidates[i] for i in keep)
 
-    def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float
-                     ) -> Iterator[Event]:
+    def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float,
+                     caller: Caller) -> Iterator[Event]:
         # cite what the FAQ says about the method of this measurement, not what the request resembles
         sources, best, retrieval_ms = self.sources_for(_method_query(decision), k=2)
         answer.timings_ms["retrieval"] = retrieval_ms
@@ -435,7 +444,7 @@ class Assistant:
 
         def work() -> None:
             result_holder.append(self.run_tool(
-                call.name, call.arguments,
+                call.name, call.arguments, caller=caller,
                 progress=lambda fraction, message: events.put(ToolProgressEvent(call.name, fraction, message))))
             events.put(None)
 
