@@ -5,11 +5,15 @@ injected knowledge, and the smaller ones (exact tool names, device lists, slow c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -118,3 +122,67 @@ def test_tools_off_stops_the_cli_bench_command(tmp_path) -> None:
                              "--seconds", "1"], capture_output=True, env=env, timeout=300, cwd=PROJECT_ROOT)
     stderr = result.stderr.decode("utf-8", "replace")
     assert result.returncode != 0 and "switched off" in stderr and "Traceback" not in stderr
+
+
+# -- 5. children die with the server; the slot sees a run left over by an earlier process ---------------
+
+WORKER = Path(__file__).resolve().parent / "orphan_worker.py"
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a container's init may be slow to reap)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in {"Z", "X"}
+
+
+def _start_worker(cache: Path, mode: str) -> tuple[subprocess.Popen, list[int]]:
+    worker = subprocess.Popen([sys.executable, str(WORKER), str(cache), mode], stdout=subprocess.PIPE,
+                              text=True, cwd=PROJECT_ROOT)
+    assert worker.stdout is not None
+    line = worker.stdout.readline()
+    assert line.startswith("CHILD"), line
+    return worker, [int(part) for part in line.split() if part.isdigit()]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_kill_9_of_the_server_kills_the_benchmark_process(tmp_path: Path) -> None:
+    worker, (child,) = _start_worker(tmp_path, "child")
+    try:
+        assert _alive(child)
+        worker.kill()
+        worker.wait()
+        deadline = time.monotonic() + 1.0
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(child), "the benchmark process outlived the server by more than a second"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock inheritance is POSIX")
+def test_the_slot_stays_taken_while_a_run_of_a_killed_process_lives(tmp_path: Path) -> None:
+    from assistant.errors import ToolBusy
+    from assistant.tools.slot import exclusive
+
+    worker, (child, grandchild) = _start_worker(tmp_path, "grandchild")
+    try:
+        worker.kill()
+        worker.wait()
+        assert _alive(grandchild)
+        settings = Settings(cache_dir=tmp_path, history_db=tmp_path / "history.sqlite")
+        with pytest.raises(ToolBusy, match=f"process {worker.pid}"), exclusive(settings):
+            pass
+        os.kill(grandchild, signal.SIGKILL)
+        deadline = time.monotonic() + 2.0
+        while _alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with exclusive(settings):  # the run is over: the slot is free again
+            pass
+    finally:
+        for pid in (child, grandchild):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -31,7 +31,7 @@ from assistant.config import PROJECT_ROOT, Settings
 from assistant.errors import ToolArgumentError, ToolExecutionError
 from assistant.history import record_run
 from assistant.tools.base import Tool, ToolContext
-from assistant.tools.slot import exclusive
+from assistant.tools.slot import exclusive, held_fds
 from assistant.tools.workloads import BUILDABLE, PRECISIONS, SYNTHETIC_NOTE, cached_ir, unbuildable_reason
 
 HINTS = {"latency": "sync", "throughput": "async"}
@@ -229,11 +229,15 @@ def build_command(ir_path: Path, device: str, hint: str, seconds: int, report_di
 
 def run_streaming(command: list[str], *, ctx: ToolContext, time_limit: float, label: str,
                   progress: Callable[[str], None], cwd: Path | None = None) -> list[str]:
-    """Run a command in its own process group, stream its output lines; kill it on cancel or time limit."""
+    """Run a command in its own process group, stream its output lines; kill it on cancel or time limit.
+
+    The child dies with this process (PR_SET_PDEATHSIG, even on kill -9) and inherits the benchmark slot's
+    lock file, so nothing of a run measures on unnoticed beside a later one."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", start_new_session=True, env=env, cwd=cwd)
+                                errors="replace", start_new_session=True, env=env, cwd=cwd,
+                                pass_fds=held_fds(), preexec_fn=_die_with(os.getpid()))
     except OSError as exc:
         raise ToolExecutionError(f"{label} could not be started: {exc}") from exc
     lines: queue.Queue[str | None] = queue.Queue()
@@ -271,6 +275,26 @@ def _follow(lines: queue.Queue[str | None], *, ctx: ToolContext, time_limit: flo
             return output
         output.append(line.rstrip("\n"))
         progress(output[-1])
+
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal the calling process gets when its parent thread exits."""
+
+
+def _die_with(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn for Popen: the child gets SIGKILL when `parent` dies (Linux; elsewhere None)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(137)
+
+    return preexec
 
 
 def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
