@@ -40,6 +40,7 @@ from assistant.grounding import (
 )
 from assistant.knowledge import Chunk, load_documents
 from assistant.phrasing import asked_clause, expand_shorthand
+from assistant.provenance import speaker
 from assistant.relevance import RelevanceGate
 from assistant.router import Route, only_about, route
 from assistant.spelling import SpellFixer, vocabulary_words
@@ -351,7 +352,7 @@ class Assistant:
         quote = _with_links(self._quote(question, cited[0]), self.chunks[cited[0].id].meta.get("links", {}))
         # the FAQ's own question says what the quote answers ("which KPI is that?" → "How is Latency measured?")
         heading = f', under "{cited[0].title}"' if self.chunks[cited[0].id].kind == "faq" else ""
-        quote_text = f"The FAQ says{heading} [1]:\n\n> {quote}"
+        quote_text = f"{speaker(self.chunks[cited[0].id])} says{heading} [1]:\n\n> {quote}"
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(quote_text)
         t0 = time.perf_counter()
