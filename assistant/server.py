@@ -44,6 +44,7 @@ from assistant.errors import (
 )
 from assistant.fairqueue import FairQueue, ServerBusy
 from assistant.history import History, HistoryError
+from assistant.http_limits import BodyDeadline, uvicorn_options
 from assistant.portal import JSONCORSMiddleware, PortalGuard, PortalSettings, error_body
 from assistant.runtime import Runtime
 from assistant.tool_summary import summarize
@@ -137,6 +138,7 @@ def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSetti
     _install_error_handlers(app)
     _add_routes(app, runtime, portal)
     app.add_middleware(PortalGuard, portal=portal)
+    app.add_middleware(BodyDeadline, seconds=portal.read_timeout_s)
     if portal.cors_origins:  # added last: outermost, so 401/413/429 answers carry CORS headers too
         app.add_middleware(JSONCORSMiddleware, allow_origins=list(portal.cors_origins),
                            allow_credentials=False, allow_methods=["GET", "POST", "OPTIONS"],
@@ -163,7 +165,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860,
                     "(set OVPERF_API_KEYS)", host)
     app = create_app(settings, portal=portal, preload_model=True)
     log.info("serving on http://%s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5, **uvicorn_options(portal))
 
 
 # -- routes -----------------------------------------------------------------------------------------------
@@ -441,8 +443,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-                 405: "MethodNotAllowed", 413: "PayloadTooLarge", 429: "RateLimited"}
-        hints = {400: "Send a JSON object (UTF-8, not nested deeply) with Content-Type: application/json."}
+                 405: "MethodNotAllowed", 408: "RequestTimeout", 413: "PayloadTooLarge", 429: "RateLimited"}
+        hints = {400: "Send a JSON object (UTF-8, not nested deeply) with Content-Type: application/json.",
+                 408: "Send the whole request at once."}
         return JSONResponse(error_body(names.get(error.status_code, f"HTTP{error.status_code}"),
                                        str(error.detail), hints.get(error.status_code)),
                             status_code=error.status_code, headers=getattr(error, "headers", None))
