@@ -72,8 +72,8 @@ class PortalSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> PortalSettings:
-        """From OVPERF_API_KEYS, _CORS_ORIGINS, _MAX_BODY_BYTES, _RATE_LIMIT, _API_TOOLS=1, _UI=0 and
-        _TRUSTED_PROXIES (comma-separated addresses or networks, e.g. 10.0.0.5,192.168.0.0/16)."""
+        """From OVPERF_API_KEYS, _CORS_ORIGINS, _MAX_BODY_BYTES, _RATE_LIMIT, _API_TOOLS=1, _UI=0,
+        _READ_TIMEOUT (seconds) and _TRUSTED_PROXIES (comma-separated addresses or networks)."""
         values: dict[str, Any] = {}
         if keys := environ.get("OVPERF_API_KEYS"):
             values["api_keys"] = _split(keys)
@@ -93,6 +93,11 @@ class PortalSettings:
             values["tools_enabled"] = parse_flag("OVPERF_API_TOOLS", environ["OVPERF_API_TOOLS"])
         if "OVPERF_UI" in environ:
             values["ui_enabled"] = parse_flag("OVPERF_UI", environ["OVPERF_UI"])
+        if timeout := environ.get("OVPERF_READ_TIMEOUT"):
+            try:
+                values["read_timeout_s"] = float(timeout)
+            except ValueError as exc:
+                raise ConfigError(f"OVPERF_READ_TIMEOUT must be a number of seconds, not {timeout!r}") from exc
         if proxies := environ.get("OVPERF_TRUSTED_PROXIES"):
             values["trusted_proxies"] = _split(proxies)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -158,7 +163,7 @@ class PortalGuard:
         rejection = self._reject(scope, headers, key_required=not login)
         if rejection is not None:
             status, body, extra_headers = rejection
-            await _send_json(send, status, body, extra_headers)
+            await send_json(send, status, body, extra_headers)
             return
         await self._forward_limited(scope, receive, send)
 
@@ -167,7 +172,7 @@ class PortalGuard:
         limit = self.portal.max_body_bytes
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            return 413, _too_large(limit), []
+            return 413, too_large(limit), []
         key = presented_key(headers) if key_required else None
         address = f"ip:{(scope.get('client') or ('?',))[0]}"
         if self.portal.api_keys and key_required and (key is None or not key_is_valid(key, self.portal.api_keys)):
@@ -214,7 +219,7 @@ class PortalGuard:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _send_json(send, 413, _too_large(limit), [])
+                await send_json(send, 413, too_large(limit), [])
 
 
 def key_is_valid(key: str, api_keys: tuple[str, ...]) -> bool:
@@ -231,12 +236,14 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key", "").strip() or None
 
 
-def _too_large(limit: int) -> dict[str, Any]:
+def too_large(limit: int) -> dict[str, Any]:
+    """The 413 body."""
     return error_body("PayloadTooLarge", f"the request body is larger than {limit} bytes",
                       "Send a shorter question and less history.")
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[str, str]]) -> None:
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[str, str]]) -> None:
+    """Answer with a JSON body (from an ASGI middleware)."""
     payload = json.dumps(body).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
                    *((k.encode(), v.encode()) for k, v in headers)]

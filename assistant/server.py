@@ -49,6 +49,7 @@ from assistant.portal import JSONCORSMiddleware, PortalGuard, PortalSettings, er
 from assistant.runtime import Runtime
 from assistant.tool_summary import summarize
 from assistant.tools.policy import Caller, ToolPolicy
+from assistant.ui_guard import LightFunctions, UIGuard
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,8 @@ def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSetti
     _install_error_handlers(app)
     _add_routes(app, runtime, portal)
     app.add_middleware(PortalGuard, portal=portal)
+    app.state.ui_light_functions = LightFunctions()
+    app.add_middleware(UIGuard, portal=portal, light=app.state.ui_light_functions)
     app.add_middleware(BodyDeadline, seconds=portal.read_timeout_s)
     if portal.cors_origins:  # added last: outermost, so 401/413/429 answers carry CORS headers too
         app.add_middleware(JSONCORSMiddleware, allow_origins=list(portal.cors_origins),
@@ -149,6 +152,9 @@ def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSetti
         from assistant.ui import mount_ui
 
         app = mount_ui(app, runtime, api_keys=portal.api_keys)
+        for route in app.routes:  # the mounted Gradio app: its light functions are not rate-limited
+            if hasattr(getattr(route, "app", None), "get_blocks"):
+                app.state.ui_light_functions.learn(route.app.get_blocks())
     return app
 
 

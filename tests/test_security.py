@@ -360,3 +360,47 @@ def test_a_stalled_body_is_answered_408(settings: Settings, assistant: Assistant
         reply = _read_until_closed(sock, 5.0)
         waited = time.monotonic() - started
     assert reply.startswith(b"HTTP/1.1 408") and b"RequestTimeout" in reply and waited < 4.0
+
+
+# -- 2. the web UI's routes under the portal's limits -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ui_server(settings: Settings, assistant: Assistant) -> Iterator[LiveServer]:
+    """The web UI with the portal's default limits, except a small rate limit."""
+    portal = PortalSettings(rate_limit_per_minute=12)
+    with LiveServer(create_app(settings, assistant=assistant, portal=portal, ui=True)) as server:
+        yield server
+
+
+def test_ui_calls_are_rate_limited(ui_server: LiveServer) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        codes = [http.post("/gradio_api/call/chat", json={"data": ["Who won the 1998 World Cup?", []]}).status_code
+                 for _ in range(16)]
+        status = fn_index(ui_server.url, [], client=http)  # the model-status banner: light, never limited
+        polled = [http.post("/gradio_api/run/predict", json={"fn_index": status, "data": [],
+                                                             "session_hash": "poll"}).status_code for _ in range(3)]
+    assert codes.count(200) <= 12 and codes[-1] == 429
+    assert polled == [200, 200, 200]
+
+
+def test_ui_bodies_questions_and_conversations_are_bounded(settings: Settings, assistant: Assistant) -> None:
+    portal = PortalSettings(rate_limit_per_minute=10_000)
+    with LiveServer(create_app(settings, assistant=assistant, portal=portal, ui=True)) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as http:
+        huge = http.post("/gradio_api/call/chat", json={"data": ["why " * 1_300_000, []]})
+        long = http.post("/gradio_api/call/chat", json={"data": ["why " * 1000, []]})
+        turns = [{"role": "user", "content": "hi"}] * 20_000
+        history = http.post("/gradio_api/call/chat", json={"data": ["ok?", turns[:1000]]})
+        joined = http.post("/gradio_api/queue/join", json={"data": ["ok?", turns], "fn_index": 1,
+                                                           "session_hash": "big"})
+        fine = http.post("/gradio_api/call/chat", json={"data": ["How is latency measured?", []]})
+    assert huge.status_code == 413 and huge.json()["error"] == "PayloadTooLarge"
+    assert long.status_code == 422 and "too long" in long.json()["message"]
+    assert history.status_code == 422 and "conversation" in history.json()["message"]
+    assert joined.status_code == 413
+    assert fine.status_code == 200 and "event_id" in fine.json()
+
+
+def test_ui_uploads_are_off(ui_server: LiveServer) -> None:
+    response = httpx.post(f"{ui_server.url}/gradio_api/upload", files={"files": ("a.bin", b"x" * 10_000)})
+    assert response.status_code == 403 and response.json()["error"] == "UploadsDisabled"
