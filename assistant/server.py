@@ -29,6 +29,7 @@ from assistant import openai_api
 from assistant.answer import DoneEvent, TokenEvent, ToolCall
 from assistant.config import Settings
 from assistant.core import clean_question
+from assistant.edge import ResponseShape
 from assistant.errors import (
     AssistantError,
     ConfigError,
@@ -142,6 +143,7 @@ def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSetti
     app.state.ui_light_functions = LightFunctions()
     app.add_middleware(UIGuard, portal=portal, light=app.state.ui_light_functions)
     app.add_middleware(BodyDeadline, seconds=portal.read_timeout_s)
+    app.add_middleware(ResponseShape)
     if portal.cors_origins:  # added last: outermost, so 401/413/429 answers carry CORS headers too
         app.add_middleware(JSONCORSMiddleware, allow_origins=list(portal.cors_origins),
                            allow_credentials=False, allow_methods=["GET", "POST", "OPTIONS"],

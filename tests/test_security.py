@@ -404,3 +404,63 @@ def test_ui_bodies_questions_and_conversations_are_bounded(settings: Settings, a
 def test_ui_uploads_are_off(ui_server: LiveServer) -> None:
     response = httpx.post(f"{ui_server.url}/gradio_api/upload", files={"files": ("a.bin", b"x" * 10_000)})
     assert response.status_code == 403 and response.json()["error"] == "UploadsDisabled"
+
+
+# -- 8. the smaller ones ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api_tools_server(settings: Settings, assistant: Assistant) -> Iterator[LiveServer]:
+    """API tools on, the web UI mounted, no keys."""
+    portal = PortalSettings(tools_enabled=True, rate_limit_per_minute=10_000)
+    with LiveServer(create_app(settings, assistant=assistant, portal=portal, ui=True)) as server:
+        yield server
+
+
+@pytest.mark.parametrize("device", ["HETERO:", "MULTI:,,", "MULTI:CPU,,CPU", "HETERO:CPU,CPU", "AUTO:AUTO"])
+def test_malformed_device_lists_are_422(api_tools_server: LiveServer, spy: ProcessSpy, device: str) -> None:
+    response = httpx.post(f"{api_tools_server.url}/api/tools/run_benchmark",
+                          json={"model": "resnet-50", "device": device, "seconds": 1})
+    assert response.status_code == 422 and response.json()["error"] == "ToolArgumentError"
+    assert "device" in response.json()["message"] and spy.benchmark_calls == []
+
+
+@pytest.mark.parametrize("model", ["resnet-50,bert-base-cased", "resnet-50 -t 999", "resnet50", "bert"])
+def test_tool_model_arguments_are_exact_names(api_tools_server: LiveServer, spy: ProcessSpy, model: str) -> None:
+    response = httpx.post(f"{api_tools_server.url}/api/tools/run_benchmark", json={"model": model, "seconds": 1})
+    assert response.status_code == 422 and "unknown model" in response.json()["message"]
+    assert spy.benchmark_calls == []
+
+
+def test_the_router_still_resolves_names_in_questions(api_tools_server: LiveServer, spy: ProcessSpy) -> None:
+    answer = httpx.post(f"{api_tools_server.url}/api/ask", timeout=60,
+                        json={"question": "Benchmark ResNet50 for 1 second", "tools": "plan"}).json()
+    assert answer["tool_calls"][0]["arguments"]["model"] == "resnet-50"
+
+
+@pytest.mark.parametrize("arguments", [{"model": "models/user/none.xml"}, {"model": "nothing-net"},
+                                       {"model": "/etc/passwd.xml"}])
+def test_error_hints_show_no_absolute_server_paths(api_tools_server: LiveServer, arguments: dict) -> None:
+    response = httpx.post(f"{api_tools_server.url}/api/tools/run_benchmark", json=arguments)
+    assert response.status_code == 422
+    text = response.text
+    assert str(PROJECT_ROOT) not in text and sys.prefix not in text and str(Path.home()) + "/" not in text
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/nonexistent", 404), ("POST", "/healthz", 404), ("PUT", "/widget.js", 404),
+    ("GET", "/gradio_api/nothing", 404), ("DELETE", "/api/ask", 405)])
+def test_routing_errors_have_the_documented_shape(api_tools_server: LiveServer, method: str, path: str,
+                                                  status: int) -> None:
+    response = httpx.request(method, f"{api_tools_server.url}{path}")
+    assert response.status_code in {status, 404, 405}
+    body = response.json()
+    assert set(body) >= {"error", "message", "hint"} and "detail" not in body
+
+
+def test_the_sign_in_page_does_not_embed_the_chat_api(settings: Settings, assistant: Assistant) -> None:
+    app = create_app(settings, assistant=assistant, ui=True,
+                     portal=PortalSettings(api_keys=(KEY,), rate_limit_per_minute=10_000))
+    with LiveServer(app) as server:
+        page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200 and '"auth_required":true' in page.text
+    assert '"/chat"' not in page.text and "parameter_name" not in page.text

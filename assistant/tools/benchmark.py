@@ -95,25 +95,30 @@ def make_run_benchmark_tool(settings: Settings | None = None) -> Tool:
 
 
 def check_arguments(args: dict[str, Any], settings: Settings) -> None:
-    """Allow-list checks after the schema: model resolvable, device present, seconds in range."""
+    """Allow-list checks after the schema: model an exact catalog name or an allowed file (a catalog name
+    is stored as the catalog spells it), device present, seconds in range."""
     seconds = args.get("seconds", 10)
     if not 1 <= seconds <= settings.bench_max_seconds:
         raise ToolArgumentError(
             f"run_benchmark: seconds must be between 1 and {settings.bench_max_seconds}, not {seconds}",
             hint="Short runs (5-20 s) are usually enough; the limit is the bench_max_seconds setting.",
         )
-    resolve_model(args["model"], settings)
+    target = resolve_model(args["model"], settings)
+    if target.is_catalog:
+        args["model"] = target.model
     check_device(args.get("device", "CPU"))
 
 
 def resolve_model(model: str, settings: Settings) -> Target:
-    """Turn the `model` argument into a buildable catalog workload or an allowed model file."""
-    model = model.strip()
+    """Turn the `model` argument into a buildable catalog workload or an allowed model file.
+
+    A catalog workload is named exactly (case aside): the tool takes names, not descriptions; finding the
+    model a sentence means is the router's job."""
     if _looks_like_path(model):
         path = resolve_model_path(model, settings)
         return Target(model=str(path), path=path)
     catalog = _catalog(settings)
-    entry = catalog.find(model)
+    entry = next((e for e in catalog if e.model.lower() == model.lower()), None)
     if entry is None:
         close = [e.model for e in catalog.candidates(model)]
         guess = f"Did you mean: {', '.join(close)}? " if close else ""
@@ -131,7 +136,7 @@ def resolve_model_path(model: str, settings: Settings) -> Path:
     """The real path of a user model, or ToolArgumentError when it is not an allowed .xml/.onnx file."""
     raw = Path(model)
     allowed = allowed_dirs(settings)
-    where = ", ".join(str(d) for d in allowed)
+    where = ", ".join(shown_dir(d) for d in allowed)
     if ".." in raw.parts:
         raise ToolArgumentError(f"run_benchmark: '..' is not allowed in model paths ({model})",
                                 hint=f"Give the path inside one of: {where}")
@@ -155,6 +160,14 @@ def resolve_model_path(model: str, settings: Settings) -> Path:
     return real
 
 
+def shown_dir(folder: Path) -> str:
+    """A folder as hints show it: relative to the project when inside it, else by its last two parts
+    (error hints travel to API clients, who need no absolute server paths)."""
+    if folder.is_relative_to(PROJECT_ROOT):
+        return str(folder.relative_to(PROJECT_ROOT)) or "."
+    return str(Path("…", *folder.parts[-2:])) if len(folder.parts) > 2 else str(folder)
+
+
 def allowed_dirs(settings: Settings) -> list[Path]:
     """Folders that benchmarks may read models from (resolved)."""
     return [Path(d).resolve() for d in (*settings.bench_allowed_dirs, settings.models_dir)]
@@ -166,7 +179,12 @@ def check_device(device: str) -> str:
     available = available_devices()
     prefix = next((p for p in MULTI_DEVICE_PREFIXES if name.startswith(p)), None)
     members = name[len(prefix):].split(",") if prefix else [name]
-    if name == "AUTO" or all(_device_present(m, available) for m in members if m):
+    if prefix and (not all(members) or len(set(members)) != len(members)
+                   or any(m.startswith(MULTI_DEVICE_PREFIXES) or m == "AUTO" for m in members)):
+        raise ToolArgumentError(
+            f"run_benchmark: device {device!r} is not a valid device list",
+            hint=f"Name each device once after {prefix}, comma-separated, e.g. {prefix}CPU or {prefix}GPU,CPU.")
+    if name == "AUTO" or all(_device_present(m, available) for m in members):
         return name
     raise ToolArgumentError(
         f"run_benchmark: device {device!r} is not available on this machine",
@@ -216,7 +234,7 @@ def benchmark_app_path() -> Path:
         return Path(found)
     raise ToolExecutionError(
         "run_benchmark: benchmark_app was not found",
-        hint=f"It ships with the openvino package: {sys.executable} -m pip install openvino",
+        hint="It ships with the openvino package: python -m pip install openvino (in this environment)",
     )
 
 
@@ -417,7 +435,7 @@ def _valid_models_hint(catalog: Any, settings: Settings) -> str:
     text = f"Benchmarkable catalog workloads: {', '.join(BUILDABLE)}."
     if others:
         text += f" Other catalog models need their real weights or benchmark_llm: {', '.join(others)}."
-    dirs = ", ".join(str(d) for d in allowed_dirs(settings))
+    dirs = ", ".join(shown_dir(d) for d in allowed_dirs(settings))
     return text + f" Or pass the path of your own .xml/.onnx inside: {dirs}."
 
 
