@@ -464,3 +464,82 @@ def test_the_sign_in_page_does_not_embed_the_chat_api(settings: Settings, assist
         page = httpx.get(f"{server.url}/")
     assert page.status_code == 200 and '"auth_required":true' in page.text
     assert '"/chat"' not in page.text and "parameter_name" not in page.text
+
+
+# -- 6. a client that goes away stops its work --------------------------------------------------------------
+
+def _children(marker: str) -> list[int]:
+    """This process's children whose command line contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if int(stat[1]) == os.getpid() and marker in cmdline and stat[0] not in {"Z", "X"}:
+            found.append(int(entry.name))
+    return found
+
+
+def _post_then_hang_up(port: int, path: str, payload: dict) -> socket.socket:
+    """Send a JSON POST over a raw socket and return it (still open, its answer unread)."""
+    body = json.dumps(payload).encode()
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    return sock
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_disconnect_stops_the_tool_run_of_api_ask(settings: Settings, assistant: Assistant,
+                                                    tmp_path: Path) -> None:
+    fresh = settings.replace(models_dir=tmp_path / "models", history_db=tmp_path / "history.sqlite")
+    app = create_app(fresh, assistant=_sibling(assistant, fresh),
+                     portal=PortalSettings(tools_enabled=True, rate_limit_per_minute=10_000))
+    marker = "assistant.tools.workloads"  # the first step of a run on a fresh models folder: the build
+    with LiveServer(app) as server:
+        sock = _post_then_hang_up(server.port, "/api/ask",
+                                  {"question": "Benchmark resnet-50 for 30 seconds", "tools": "run"})
+        try:
+            deadline = time.monotonic() + 60
+            while not _children(marker) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            started = _children(marker)
+            assert started, "the benchmark did not start"
+            sock.close()
+            hung_up = time.monotonic()
+            while _children(marker) and time.monotonic() < hung_up + 5:
+                time.sleep(0.05)
+            stopped_after = time.monotonic() - hung_up
+        finally:
+            sock.close()
+            for pid in _children(marker):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+    assert stopped_after < 1.0, f"the run went on for {stopped_after:.1f} s after the client left"
+    assert History(fresh.history_db).list() == []
+
+
+@pytest.mark.model
+def test_a_disconnect_stops_a_bare_llm_generation(settings: Settings, assistant: Assistant) -> None:
+    from assistant.openai_api import RAW_MODEL_ID
+
+    assistant.llm()  # loaded before the clock starts
+    app = create_app(settings, assistant=assistant, portal=PortalSettings(rate_limit_per_minute=10_000))
+    long = {"model": RAW_MODEL_ID, "max_tokens": 1024,
+            "messages": [{"role": "user", "content": "Write a very long story about a benchmark."}]}
+    short = {"model": RAW_MODEL_ID, "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}]}
+    with LiveServer(app) as server:
+        started = time.monotonic()
+        httpx.post(f"{server.url}/v1/chat/completions", json=short, timeout=120).raise_for_status()
+        alone = time.monotonic() - started
+        sock = _post_then_hang_up(server.port, "/v1/chat/completions", long)
+        time.sleep(0.5)  # the long generation is under way
+        sock.close()
+        started = time.monotonic()
+        httpx.post(f"{server.url}/v1/chat/completions", json=short, timeout=120).raise_for_status()
+        after = time.monotonic() - started
+    assert after < alone + 1.0, f"the next answer waited {after:.1f} s (alone: {alone:.1f} s)"
