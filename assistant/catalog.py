@@ -361,6 +361,10 @@ def _aliases(entry: CatalogEntry, shared_networks: set[str]) -> list[frozenset[s
     return aliases
 
 
+CATALOG_ORIGINS = frozenset({"faq", "catalog"})
+"""Document origins (assistant.provenance) whose workload tables are the catalog."""
+
+
 def is_catalog_table(table: Table) -> bool:
     """The workload table: has Model and Input Size columns."""
     header = [h.lower() for h in table.header]
@@ -368,9 +372,12 @@ def is_catalog_table(table: Table) -> bool:
 
 
 def catalog_from_documents(documents: Sequence[Document]) -> Catalog:
-    """Build the catalog from every workload table in the parsed documents."""
+    """Build the catalog from the workload tables of the FAQ and of files declared catalogs (an added
+    document's table is text to cite, never catalog rows)."""
     entries = []
     for doc in documents:
+        if doc.origin not in CATALOG_ORIGINS:
+            continue
         for index, table in enumerate(doc.tables):
             if not is_catalog_table(table):
                 continue

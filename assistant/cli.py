@@ -284,9 +284,11 @@ def _run_tool_cli(name: str, arguments: dict[str, Any], settings: Settings, as_j
     from assistant.answer import ToolCall
     from assistant.tools import default_registry
     from assistant.tools.base import ToolContext
+    from assistant.tools.policy import ToolPolicy
 
     registry = default_registry(settings)
     tool = registry.get(name)
+    ToolPolicy.from_settings(settings).check(name, "cli")  # OVPERF_TOOLS=off: no tool runs, here neither
     arguments = tool.validate({k: v for k, v in arguments.items() if v is not None}, settings)
     with _ProgressBar(name) as bar:
         result = tool.function(arguments, ToolContext(settings=settings, progress=bar))

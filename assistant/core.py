@@ -51,11 +51,13 @@ from assistant.intent import TOOL_INTENTS, Prediction
 from assistant.knowledge import Chunk, load_documents
 from assistant.phrasing import asked_clause, expand_shorthand, question_parts
 from assistant.prose_check import problems as prose_problems
+from assistant.provenance import speaker
 from assistant.relevance import RelevanceGate
 from assistant.router import Route, only_about, route, tool_route, without_model_names
 from assistant.spelling import SpellFixer, vocabulary_words
 from assistant.synonyms import faq_words
 from assistant.tool_summary import summarize
+from assistant.tools.policy import Caller, ToolPolicy
 
 QUOTE_WORD_WEIGHT = 0.5  # the share of the asked words a sentence has, next to its similarities
 # Sources below this cosine similarity, or this far below the best one, are not cited.
@@ -156,6 +158,7 @@ class Assistant:
 
             tools = default_registry(settings, get_llm=self.llm)
         self.tools = tools
+        self.tool_policy = ToolPolicy.from_settings(settings)  # front ends may pass a stricter one
 
     @classmethod
     def create(cls, settings: Settings, *, llm=None, progress: Callable[[float, str], None] | None = None
@@ -194,22 +197,25 @@ class Assistant:
         return self._llm is not None
 
     def ask(self, question: str, *, history: Sequence[dict[str, str]] = (), tools: str | None = None,
-            answer_id: str | None = None) -> Answer:
+            answer_id: str | None = None, caller: Caller | None = None) -> Answer:
         """Answer one question (blocking); see `stream` for the events."""
         answer = None
-        for event in self.stream(question, history=history, tools=tools, answer_id=answer_id):
+        for event in self.stream(question, history=history, tools=tools, answer_id=answer_id, caller=caller):
             if isinstance(event, DoneEvent):
                 answer = event.answer
         assert answer is not None
         return answer
 
     def stream(self, question: str, *, history: Sequence[dict[str, str]] = (), tools: str | None = None,
-               answer_id: str | None = None) -> Iterator[Event]:
-        """Answer one question as events: sources, tokens, tool events, and finally DoneEvent."""
+               answer_id: str | None = None, caller: Caller | None = None) -> Iterator[Event]:
+        """Answer one question as events: sources, tokens, tool events, and finally DoneEvent.
+
+        `caller` (default: the CLI) is checked against the tool policy before a tool runs."""
         started = time.perf_counter()
         question = clean_question(question, max_chars=self.settings.max_question_chars)
         history = clean_history(history)
-        tools_mode = tools or self.settings.tools_mode
+        caller = caller or Caller()
+        tools_mode = (caller.policy or self.tool_policy).answer_mode(caller.front_end, tools)
         answer = Answer(question=question, answer="", id=answer_id)
         answer.language = language.detect(question) if self.understanding is not None else "en"
         if answer.language == "en":
@@ -221,7 +227,7 @@ class Assistant:
         decision = self._route(question, history, prediction, answer.language)
         answer.route = decision.kind
         if decision.kind in {"tool", "clarify"}:
-            yield from self._tool_answer(question, decision, tools_mode, answer, started)
+            yield from self._tool_answer(question, decision, tools_mode, answer, started, caller)
         elif decision.kind in {"catalog", "aggregate", "unlisted"}:
             yield from self._catalog_answer(question, decision, answer, started)
         elif answer.language != "en":
@@ -233,17 +239,21 @@ class Assistant:
 
     def run_tool(self, name: str, arguments: dict[str, Any], *,
                  progress: Callable[[float, str], None] | None = None,
-                 cancel: threading.Event | None = None) -> ToolCall:
-        """Validate and run one tool; failures come back as a ToolCall with status error."""
+                 cancel: threading.Event | None = None, caller: Caller | None = None) -> ToolCall:
+        """Validate and run one tool if the tool policy lets `caller` (default: the CLI) run it; failures
+        come back as a ToolCall with status error."""
         from assistant.tools.base import ToolContext
 
+        caller = caller or Caller()
+        cancel = cancel or caller.cancel
         call = ToolCall(name=name, arguments=dict(arguments) if isinstance(arguments, dict) else {}, status="planned")
         try:
             tool = self.tools.get(name)
+            (caller.policy or self.tool_policy).check(name, caller.front_end)
             call.arguments = tool.validate(dict(arguments) if isinstance(arguments, dict) else arguments,
                                            self.settings)
             context = ToolContext(settings=self.settings, progress=progress or (lambda f, m: None),
-                                  cancel=cancel or threading.Event())
+                                  cancel=cancel)
             call.result = tool.function(call.arguments, context)
             call.status = "ok"
         except AssistantError as error:
@@ -398,8 +408,6 @@ class Assistant:
                 yield _refusal(answer, started)
                 return
             cited = [prose, *[s for s in cited if s.id != prose.id]]
-        answer.sources = cited
-        yield SourcesEvent(cited)
         # The direct answer and the verbatim evidence stream first (fast, always correct); the model's
         # sentence follows only when the sources support it and it passes the prose checks.
         links = self.chunks[cited[0].id].meta.get("links", {})
@@ -434,7 +442,7 @@ class Assistant:
     def _quote_block(self, source: Source, quote: str, number: int) -> str:
         """'The FAQ says, under "its question" [n]:' and the quote; the FAQ's own question says what it answers."""
         heading = f', under "{source.title}"' if self.chunks[source.id].kind == "faq" else ""
-        return f"The FAQ says{heading} [{number}]:\n\n> {quote}"
+        return f"{speaker(self.chunks[source.id])} says{heading} [{number}]:\n\n> {quote}"
 
     def _part_answer(self, part: str, cited: list[Source]) -> tuple[Source, str] | None:
         """The source and quote answering one further question of the message, when another passage than the
@@ -522,8 +530,8 @@ class Assistant:
         vectors = self.retriever.embedder.encode([question, *candidates])
         return candidates[int(np.argmax(vectors[1:] @ vectors[0]))]
 
-    def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float
-                     ) -> Iterator[Event]:
+    def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float,
+                     caller: Caller) -> Iterator[Event]:
         # cite what the FAQ says about the method of this measurement, not what the request resembles
         sources, best, retrieval_ms = self.sources_for(_method_query(decision), k=2)
         answer.timings_ms["retrieval"] = retrieval_ms
@@ -563,7 +571,7 @@ class Assistant:
 
         def work() -> None:
             result_holder.append(self.run_tool(
-                call.name, call.arguments,
+                call.name, call.arguments, caller=caller,
                 progress=lambda fraction, message: events.put(ToolProgressEvent(call.name, fraction, message))))
             events.put(None)
 

@@ -12,6 +12,7 @@ AssistantError
 │   ├── UnknownTool
 │   ├── ToolArgumentError  arguments rejected by the schema or an allow-list
 │   ├── ToolBusy           another benchmark is running
+│   ├── ToolsDisabled      the tool policy does not let this front end run tools
 │   └── ToolExecutionError the tool ran and failed (or hit its time limit)
 └── ConfigError            a setting has an invalid value
 """
@@ -93,6 +94,10 @@ class ToolArgumentError(ToolError):
 
 class ToolBusy(ToolError):
     """Another exclusive tool run (a benchmark) is in progress."""
+
+
+class ToolsDisabled(ToolError):
+    """The tool policy does not let this front end run tools (tools off, or API tools not enabled)."""
 
 
 class ToolExecutionError(ToolError):

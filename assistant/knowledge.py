@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import KnowledgeError
+from assistant.provenance import safe_url
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +26,7 @@ class Chunk:
     source: str  # file name relative to its knowledge folder
     kind: str  # "faq" | "table" | "row" | "section"
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    origin: str = "faq"  # "faq" | "catalog" | "added" (assistant.provenance): the FAQ outranks added files
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +55,8 @@ class Document:
     title: str
     chunks: tuple[Chunk, ...]
     tables: tuple[Table, ...]
+    origin: str = "faq"  # see assistant.provenance; only faq and catalog documents feed the catalog
+    flagged: int = 0  # passages left out because they address the assistant
 
 
 SUFFIXES = (".rst", ".md")
@@ -95,16 +102,26 @@ def read_text(path: Path) -> str:
 
 
 def parse_file(path: Path, *, source: str | None = None) -> Document:
-    """Parse one .rst or .md file."""
+    """Parse one .rst or .md file; the document and its chunks know their origin (the FAQ, a declared
+    catalog, or an added file), and an added file loses what addresses the assistant."""
+    from assistant.provenance import document_origin, vetted
+
     text = read_text(path)
     source = source or path.name
     if path.suffix.lower() == ".md":
         from assistant.markdown_parser import parse_markdown
 
-        return parse_markdown(text, path=path, source=source)
-    from assistant.rst_parser import parse_rst
+        document = parse_markdown(text, path=path, source=source)
+    else:
+        from assistant.rst_parser import parse_rst
 
-    return parse_rst(text, path=path, source=source)
+        document = parse_rst(text, path=path, source=source)
+    origin = document_origin(path)
+    chunks, flagged = vetted(document.chunks, origin)
+    if flagged:
+        log.warning("knowledge file %s: %d passage(s) that address the assistant (instructions, keys, "
+                    "secrets) were left out of the index", path.name, flagged)
+    return dataclasses.replace(document, chunks=tuple(chunks), origin=origin, flagged=flagged)
 
 
 def load_documents(dirs: Sequence[Path]) -> list[Document]:
@@ -166,7 +183,7 @@ def table_chunks(table: Table, *, doc_title: str, index: int) -> list[Chunk]:
     chunks = [whole]
     for row, row_id in zip(table.rows, row_chunk_ids(table, index), strict=True):
         pairs = [f"{name}: {cell.text}" for name, cell in zip(table.header, row, strict=False)]
-        url = next((cell.url for cell in row if cell.url), None)
+        url = next((safe_url(cell.url) for cell in row if safe_url(cell.url)), None)
         if url:
             pairs.append(f"Link: {url}")
         name = row[0].text if row else ""

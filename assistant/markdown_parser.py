@@ -8,6 +8,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from assistant.knowledge import Cell, Chunk, Document, Table, document_chunks, slugify
+from assistant.provenance import safe_url
 
 
 def parse_markdown(text: str, *, path: Path, source: str) -> Document:
@@ -83,5 +84,5 @@ def _table(tokens: list[Token], *, source: str, context: str) -> Table:
             if in_head:
                 header.append(_inline_text(token))
             else:
-                current.append(Cell(text=_inline_text(token), url=str(url) if url else None))
+                current.append(Cell(text=_inline_text(token), url=safe_url(str(url)) if url else None))
     return Table(header=tuple(header), rows=tuple(rows), source=source, context=context)

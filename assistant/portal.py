@@ -9,6 +9,7 @@ web UI are not guarded.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import math
 import time
@@ -51,17 +52,28 @@ class PortalSettings:
     max_active_per_client: int = 4  # of those, at most this many per client (key or IP)
     max_queued_requests: int = 64  # beyond this, 503 busy
     ui_enabled: bool = True  # mount the Gradio web UI at /
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed; none
+    read_timeout_s: float = 10.0  # a request's headers, and each part of its body, must arrive within this
 
     def __post_init__(self) -> None:
+        if not self.read_timeout_s > 0:
+            raise ConfigError(f"read_timeout_s must be positive, not {self.read_timeout_s}")
         for name in ("max_body_bytes", "max_question_chars", "max_active_requests", "max_active_per_client"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.rate_limit_per_minute < 0 or self.max_queued_requests < 0:
             raise ConfigError("rate_limit_per_minute and max_queued_requests must not be negative")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"OVPERF_TRUSTED_PROXIES: {proxy!r} is not an IP address or network",
+                                  hint="List proxy addresses or networks, e.g. 10.0.0.5,192.168.0.0/16.") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> PortalSettings:
-        """From OVPERF_API_KEYS, _CORS_ORIGINS, _MAX_BODY_BYTES, _RATE_LIMIT, _API_TOOLS=1 (and _UI=0)."""
+        """From OVPERF_API_KEYS, _CORS_ORIGINS, _MAX_BODY_BYTES, _RATE_LIMIT, _API_TOOLS=1, _UI=0,
+        _READ_TIMEOUT (seconds) and _TRUSTED_PROXIES (comma-separated addresses or networks)."""
         values: dict[str, Any] = {}
         if keys := environ.get("OVPERF_API_KEYS"):
             values["api_keys"] = _split(keys)
@@ -81,6 +93,13 @@ class PortalSettings:
             values["tools_enabled"] = parse_flag("OVPERF_API_TOOLS", environ["OVPERF_API_TOOLS"])
         if "OVPERF_UI" in environ:
             values["ui_enabled"] = parse_flag("OVPERF_UI", environ["OVPERF_UI"])
+        if timeout := environ.get("OVPERF_READ_TIMEOUT"):
+            try:
+                values["read_timeout_s"] = float(timeout)
+            except ValueError as exc:
+                raise ConfigError(f"OVPERF_READ_TIMEOUT must be a number of seconds, not {timeout!r}") from exc
+        if proxies := environ.get("OVPERF_TRUSTED_PROXIES"):
+            values["trusted_proxies"] = _split(proxies)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -144,7 +163,7 @@ class PortalGuard:
         rejection = self._reject(scope, headers, key_required=not login)
         if rejection is not None:
             status, body, extra_headers = rejection
-            await _send_json(send, status, body, extra_headers)
+            await send_json(send, status, body, extra_headers)
             return
         await self._forward_limited(scope, receive, send)
 
@@ -153,27 +172,28 @@ class PortalGuard:
         limit = self.portal.max_body_bytes
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            return 413, _too_large(limit), []
+            return 413, too_large(limit), []
         key = presented_key(headers) if key_required else None
-        if self.portal.api_keys and key_required:
-            if key is None:
-                return 401, error_body("Unauthorized", "an API key is required",
-                                       "Send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'."), \
-                    [("www-authenticate", "Bearer")]
-            if not key_is_valid(key, self.portal.api_keys):
-                return 401, error_body("Unauthorized", "the API key is not valid",
-                                       "Check the key with the portal's administrator."), \
-                    [("www-authenticate", "Bearer")]
-        client = f"key:{key}" if self.portal.api_keys and key else f"ip:{(scope.get('client') or ('?',))[0]}"
-        wait = self.limiter.check(client)
-        if wait:
-            seconds = math.ceil(wait)
-            return 429, error_body(
-                "RateLimited",
-                f"too many requests: the limit is {self.portal.rate_limit_per_minute} per minute",
-                f"Retry in {seconds} s."), [("retry-after", str(seconds))]
+        address = f"ip:{(scope.get('client') or ('?',))[0]}"
+        if self.portal.api_keys and key_required and (key is None or not key_is_valid(key, self.portal.api_keys)):
+            # a failed authentication counts against the address's limit: keys cannot be guessed at speed
+            if wait := self.limiter.check(address):
+                return self._limited(wait)
+            message, hint = (("an API key is required", "Send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.")
+                             if key is None else
+                             ("the API key is not valid", "Check the key with the portal's administrator."))
+            return 401, error_body("Unauthorized", message, hint), [("www-authenticate", "Bearer")]
+        client = f"key:{key}" if self.portal.api_keys and key else address
+        if wait := self.limiter.check(client):
+            return self._limited(wait)
         scope.setdefault("state", {})["client_id"] = client
         return None
+
+    def _limited(self, wait: float) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        seconds = math.ceil(wait)
+        return 429, error_body(
+            "RateLimited", f"too many requests: the limit is {self.portal.rate_limit_per_minute} per minute",
+            f"Retry in {seconds} s."), [("retry-after", str(seconds))]
 
     async def _forward_limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.portal.max_body_bytes
@@ -199,7 +219,7 @@ class PortalGuard:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _send_json(send, 413, _too_large(limit), [])
+                await send_json(send, 413, too_large(limit), [])
 
 
 def key_is_valid(key: str, api_keys: tuple[str, ...]) -> bool:
@@ -216,12 +236,14 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key", "").strip() or None
 
 
-def _too_large(limit: int) -> dict[str, Any]:
+def too_large(limit: int) -> dict[str, Any]:
+    """The 413 body."""
     return error_body("PayloadTooLarge", f"the request body is larger than {limit} bytes",
                       "Send a shorter question and less history.")
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[str, str]]) -> None:
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[str, str]]) -> None:
+    """Answer with a JSON body (from an ASGI middleware)."""
     payload = json.dumps(body).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
                    *((k.encode(), v.encode()) for k, v in headers)]

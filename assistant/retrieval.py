@@ -630,7 +630,9 @@ class Retriever:
             similarity = dense_scores[doc] if doc in dense_scores else float(self._vectors[doc] @ vector)
             return similarity / top_similarity + sparse_scores.get(doc, 0.0) / top_sparse
 
-        best = sorted(fused, key=lambda d: (-round(fused[d], TIE_DIGITS), -relative(d)))[:k]
+        ranked = sorted(fused, key=lambda d: (-round(fused[d], TIE_DIGITS), -relative(d)))
+        best = faq_first(ranked, [self.chunks[d].origin == "faq" for d in range(len(self.chunks))],
+                         lambda d: dense_scores[d] if d in dense_scores else float(self._vectors[d] @ vector))[:k]
         similarities = self._vectors[best] @ vector if best else []
         return [
             Hit(
@@ -658,6 +660,30 @@ class Retriever:
         order = [int(doc) for doc in np.argsort(-scores, kind="stable")[:n] if scores[doc] > 0]
         return ({doc: rank for rank, doc in enumerate(order, start=1)},
                 {doc: float(scores[doc]) for doc in order})
+
+
+# --------------------------------------------------------------------------------- provenance (issue 15)
+
+FAQ_MARGIN = 0.15
+"""An FAQ passage goes before an added document's passage that is at most this much more similar."""
+
+
+def faq_first(order: list[int], is_faq: Sequence[bool], similarity: Callable[[int], float],
+              margin: float = FAQ_MARGIN) -> list[int]:
+    """`order` with the FAQ outranking added documents on the same question: before a passage of an added
+    document comes every FAQ passage ranked below it whose similarity is within `margin` of its own.
+    Without added documents the order is unchanged."""
+    rest, result = list(order), []
+    while rest:
+        doc = rest[0]
+        if not is_faq[doc]:
+            floor = similarity(doc) - margin
+            better = next((i for i, d in enumerate(rest) if is_faq[d] and similarity(d) >= floor), None)
+            if better is not None:
+                result.append(rest.pop(better))
+                continue
+        result.append(rest.pop(0))
+    return result
 
 
 # --------------------------------------------------------------------------------- build, save, load

@@ -16,6 +16,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive, directives, roles
 
 from assistant.knowledge import Cell, Chunk, Document, Table, document_chunks, slugify
+from assistant.provenance import safe_url
 
 _TARGET = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
 
@@ -242,11 +243,11 @@ def _web_links(node: nodes.Node) -> dict[str, str]:
     links: dict[str, str] = {}
     for ref in node.findall(nodes.reference):
         url = ref.get("refuri", "")
-        if url.startswith(("https://", "http://")):
+        if safe_url(url):
             links.setdefault(_clean(ref.astext()), url)
     return links
 
 
 def _first_url(node: nodes.Node) -> str | None:
     ref = node.next_node(nodes.reference)
-    return ref.get("refuri") if ref is not None else None
+    return safe_url(ref.get("refuri")) if ref is not None else None

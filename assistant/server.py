@@ -29,6 +29,7 @@ from assistant import openai_api
 from assistant.answer import DoneEvent, TokenEvent, ToolCall
 from assistant.config import Settings
 from assistant.core import clean_question
+from assistant.edge import ResponseShape
 from assistant.errors import (
     AssistantError,
     ConfigError,
@@ -39,19 +40,19 @@ from assistant.errors import (
     ToolArgumentError,
     ToolBusy,
     ToolExecutionError,
+    ToolsDisabled,
     UnknownTool,
 )
 from assistant.fairqueue import FairQueue, ServerBusy
 from assistant.history import History, HistoryError
+from assistant.http_limits import BodyDeadline, uvicorn_options
 from assistant.portal import JSONCORSMiddleware, PortalGuard, PortalSettings, error_body
 from assistant.runtime import Runtime
 from assistant.tool_summary import summarize
+from assistant.tools.policy import Caller, ToolPolicy
+from assistant.ui_guard import LightFunctions, UIGuard
 
 log = logging.getLogger(__name__)
-
-
-class ToolsDisabled(AssistantError):
-    """Running tools through the public API is switched off."""
 
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
@@ -135,9 +136,14 @@ def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSetti
     app.state.queue = FairQueue(portal.max_active_requests, portal.max_queued_requests,
                                 portal.max_active_per_client)
     app.state.tool_lock = threading.Lock()
+    app.state.tool_policy = ToolPolicy.from_settings(settings, remote=portal.tools_enabled)
     _install_error_handlers(app)
     _add_routes(app, runtime, portal)
     app.add_middleware(PortalGuard, portal=portal)
+    app.state.ui_light_functions = LightFunctions()
+    app.add_middleware(UIGuard, portal=portal, light=app.state.ui_light_functions)
+    app.add_middleware(BodyDeadline, seconds=portal.read_timeout_s)
+    app.add_middleware(ResponseShape)
     if portal.cors_origins:  # added last: outermost, so 401/413/429 answers carry CORS headers too
         app.add_middleware(JSONCORSMiddleware, allow_origins=list(portal.cors_origins),
                            allow_credentials=False, allow_methods=["GET", "POST", "OPTIONS"],
@@ -148,6 +154,9 @@ def create_app(settings: Settings, *, assistant: Any = None, portal: PortalSetti
         from assistant.ui import mount_ui
 
         app = mount_ui(app, runtime, api_keys=portal.api_keys)
+        for route in app.routes:  # the mounted Gradio app: its light functions are not rate-limited
+            if hasattr(getattr(route, "app", None), "get_blocks"):
+                app.state.ui_light_functions.learn(route.app.get_blocks())
     return app
 
 
@@ -164,7 +173,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860,
                     "(set OVPERF_API_KEYS)", host)
     app = create_app(settings, portal=portal, preload_model=True)
     log.info("serving on http://%s:%d", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5, **uvicorn_options(portal))
 
 
 # -- routes -----------------------------------------------------------------------------------------------
@@ -172,10 +181,10 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860,
 def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
     assistant, settings = runtime.assistant, runtime.settings
     queue: FairQueue = app.state.queue
+    policy: ToolPolicy = app.state.tool_policy
 
-    def tools_mode(requested: str | None) -> str:
-        mode = requested or settings.tools_mode
-        return "plan" if mode == "run" and not portal.tools_enabled else mode
+    def tools_mode(requested: str | None, front_end: str = "api") -> str:
+        return policy.answer_mode(front_end, requested)
 
     def client_id(request: Request) -> str:
         state = request.scope.get("state") or {}
@@ -191,22 +200,21 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
         """Answer one question: the answer JSON of design.md."""
         question = clean_question(body.question, max_chars=portal.max_question_chars)
         history = [turn.model_dump() for turn in body.history]
+        caller = Caller(front_end="api", policy=policy)
         async with queue.slot(client_id(request)):
-            answer = await run_in_threadpool(assistant.ask, question, history=history,
-                                             tools=tools_mode(body.tools), answer_id=body.id)
+            answer = await until_disconnected(request, caller.cancel, lambda: assistant.ask(
+                question, history=history, tools=tools_mode(body.tools), answer_id=body.id, caller=caller))
         return answer.to_dict()
 
     @app.get("/api/tools", responses=_errors(401, 429))
     async def api_tools() -> dict[str, Any]:
         """The tool declarations (JSON schemas) and whether the API may run them."""
-        return {"tools": assistant.tools.schemas(), "enabled": portal.tools_enabled}
+        return {"tools": assistant.tools.schemas(), "enabled": policy.allows("api")}
 
     async def api_run_tool(name: str, request: Request) -> JSONResponse:
         """Run one tool with the JSON body as its arguments (validated against its schema)."""
         tool = assistant.tools.get(name)
-        if not portal.tools_enabled:
-            raise ToolsDisabled(f"running {name} through the API is switched off on this server",
-                                hint="Set OVPERF_API_TOOLS=1 to allow it, or use the web UI or the CLI.")
+        policy.check(name, "api")
         arguments = await _json_object(request)
         arguments = tool.validate(arguments, settings)
         call = await _run_tool(app, request, name, arguments, exclusive=tool.exclusive)
@@ -214,7 +222,7 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
         if call.status == "ok":
             return JSONResponse(data)
         error_type = getattr(call, "error_type", None) or "ToolExecutionError"
-        status = 409 if error_type == "ToolBusy" else 422 if error_type == "ToolArgumentError" else 500
+        status = {"ToolBusy": 409, "ToolArgumentError": 422, "ToolsDisabled": 403}.get(error_type, 500)
         return JSONResponse(error_body(error_type, call.error or f"{name} failed", None, tool_call=data),
                             status_code=status)
 
@@ -255,13 +263,14 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
         """OpenAI-compatible chat completion (see assistant.openai_api for the extra fields)."""
         cid, client = openai_api.completion_id(), client_id(request)
         if body.model == openai_api.RAW_MODEL_ID:
-            return await _raw_generation(body, cid, client)
+            return await _raw_generation(body, cid, client, request)
         question, history = body.question_and_history()
         question = clean_question(question, max_chars=portal.max_question_chars)
-        kwargs = {"history": history, "tools": tools_mode(None), "answer_id": cid}
+        caller = Caller(front_end="openai", policy=policy)
+        kwargs = {"history": history, "tools": tools_mode(None, "openai"), "answer_id": cid, "caller": caller}
         if not body.stream:
             async with queue.slot(client):
-                answer = await run_in_threadpool(assistant.ask, question, **kwargs)
+                answer = await until_disconnected(request, caller.cancel, lambda: assistant.ask(question, **kwargs))
             return openai_api.completion(answer, cid=cid)
         if queue.waiting >= queue.max_waiting:
             raise ServerBusy(f"the server is busy ({queue.waiting} requests waiting)", hint="Retry shortly.")
@@ -269,15 +278,20 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def _raw_generation(body: openai_api.ChatRequest, cid: str, client: str) -> Any:
-        """The bare LLM behind the fair queue: the seam for app replicas that use --llm-endpoint."""
+    async def _raw_generation(body: openai_api.ChatRequest, cid: str, client: str, request: Request) -> Any:
+        """The bare LLM behind the fair queue: the seam for app replicas that use --llm-endpoint.
+        Generation stops at the next token when the client goes away."""
         messages = body.raw_messages()
         for message in messages:
             clean_question(message["content"] or " ", max_chars=portal.max_question_chars * 4)
+        cancel = threading.Event()
         async with queue.slot(client):
-            generation = await run_in_threadpool(
-                lambda: assistant.llm().generate(messages, max_new_tokens=body.max_tokens or settings.max_new_tokens,
-                                                 stop=body.stop_list()))
+            try:
+                generation = await until_disconnected(request, cancel, lambda: assistant.llm().generate(
+                    messages, max_new_tokens=body.max_tokens or settings.max_new_tokens, stop=body.stop_list(),
+                    on_token=_stop_when(cancel)))
+            except ClientGone:
+                return Response(status_code=499)  # nobody is listening any more
         usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
         completion = openai_api.raw_completion(generation.text, usage, cid=cid)
         if not body.stream:
@@ -348,23 +362,52 @@ async def _chat_stream(queue: FairQueue, client: str, cid: str, start) -> AsyncI
     yield openai_api.sse("[DONE]")
 
 
+DISCONNECT_POLL_S = 0.25
+"""How often a running request checks whether its client is still there."""
+
+
+class ClientGone(Exception):
+    """Raised inside a generation whose client disconnected, to stop it at the next token."""
+
+
+def _stop_when(cancel: threading.Event) -> Any:
+    """A token callback that stops the generation once `cancel` is set."""
+
+    def on_token(_piece: str) -> None:
+        if cancel.is_set():
+            raise ClientGone("the client disconnected")
+
+    return on_token
+
+
+async def until_disconnected(request: Request, cancel: threading.Event, work: Any) -> Any:
+    """Run `work()` in a worker thread; set `cancel` as soon as the client goes away (the work stops at
+    its next check), and wait for it to end."""
+    task = asyncio.ensure_future(run_in_threadpool(work))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not task.done() and not cancel.is_set() and await request.is_disconnected():
+                log.info("client of %s went away: cancelling", request.url.path)
+                cancel.set()
+    except asyncio.CancelledError:  # the server is stopping this request: stop the work too
+        cancel.set()
+        raise
+    return task.result()
+
+
 async def _run_tool(app: FastAPI, request: Request, name: str, arguments: dict[str, Any], *,
                     exclusive: bool) -> ToolCall:
-    """Run a tool in a worker thread; cancel it when the client goes away."""
+    """Run a tool in a worker thread under the API's tool policy; cancel it when the client goes away."""
     runtime: Runtime = app.state.runtime
     lock: threading.Lock = app.state.tool_lock
     if exclusive and not lock.acquire(blocking=False):
         raise ToolBusy(f"another benchmark is running; {name} was not started",
                        hint="Wait for it to finish, then retry.")
-    cancel = threading.Event()
+    caller = Caller(front_end="api", policy=app.state.tool_policy)
     try:
-        task = asyncio.ensure_future(run_in_threadpool(runtime.assistant.run_tool, name, arguments,
-                                                       cancel=cancel))
-        while not task.done():
-            await asyncio.wait({task}, timeout=1.0)
-            if not task.done() and await request.is_disconnected():
-                cancel.set()
-        return task.result()
+        return await until_disconnected(request, caller.cancel,
+                                        lambda: runtime.assistant.run_tool(name, arguments, caller=caller))
     finally:
         if exclusive:
             lock.release()
@@ -408,8 +451,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-                 405: "MethodNotAllowed", 413: "PayloadTooLarge", 429: "RateLimited"}
-        hints = {400: "Send a JSON object (UTF-8, not nested deeply) with Content-Type: application/json."}
+                 405: "MethodNotAllowed", 408: "RequestTimeout", 413: "PayloadTooLarge", 429: "RateLimited"}
+        hints = {400: "Send a JSON object (UTF-8, not nested deeply) with Content-Type: application/json.",
+                 408: "Send the whole request at once."}
         return JSONResponse(error_body(names.get(error.status_code, f"HTTP{error.status_code}"),
                                        str(error.detail), hints.get(error.status_code)),
                             status_code=error.status_code, headers=getattr(error, "headers", None))

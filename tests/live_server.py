@@ -32,7 +32,8 @@ def web_settings(root: Path, **changes: object) -> Settings:
 class LiveServer:
     """`with LiveServer(app) as server:` serves `app` on http://127.0.0.1:PORT until the block ends."""
 
-    def __init__(self, app: object, *, start_timeout: float = 60.0) -> None:
+    def __init__(self, app: object, *, start_timeout: float = 60.0, **options: object) -> None:
+        """`options` are more uvicorn.Config options (e.g. assistant.http_limits.uvicorn_options)."""
         self.app = app
         self.start_timeout = start_timeout
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -40,7 +41,7 @@ class LiveServer:
         self._socket.bind(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name=f"uvicorn-{self.port}", daemon=True)

@@ -67,12 +67,14 @@ def _validate(settings: Settings, **arguments) -> dict:
 
 # -- schema and allow-lists ---------------------------------------------------------------------------
 
-def test_defaults_and_catalog_aliases(settings: Settings) -> None:
+def test_defaults_and_exact_catalog_names(settings: Settings) -> None:
     args = _validate(settings, model="ResNet-50")
-    assert args == {"model": "ResNet-50", "device": "CPU", "hint": "latency", "precision": "fp32",
+    assert args == {"model": "resnet-50", "device": "CPU", "hint": "latency", "precision": "fp32",
                     "seconds": 10}
-    for alias in ("resnet50", "mobilenet v2", "bert"):
-        _validate(settings, model=alias)
+    for alias, meant in (("resnet50", "resnet-50"), ("mobilenet v2", "mobilenet-v2"), ("bert", "bert-base-cased")):
+        with pytest.raises(ToolArgumentError, match="unknown model") as info:  # the router resolves aliases
+            _validate(settings, model=alias)
+        assert meant in str(info.value)
 
 
 def test_unknown_model_lists_valid_names(settings: Settings) -> None:

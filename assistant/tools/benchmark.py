@@ -31,7 +31,7 @@ from assistant.config import PROJECT_ROOT, Settings
 from assistant.errors import ToolArgumentError, ToolExecutionError
 from assistant.history import record_run
 from assistant.tools.base import Tool, ToolContext
-from assistant.tools.slot import exclusive
+from assistant.tools.slot import exclusive, held_fds
 from assistant.tools.workloads import BUILDABLE, PRECISIONS, SYNTHETIC_NOTE, cached_ir, unbuildable_reason
 
 HINTS = {"latency": "sync", "throughput": "async"}
@@ -96,25 +96,30 @@ def make_run_benchmark_tool(settings: Settings | None = None) -> Tool:
 
 
 def check_arguments(args: dict[str, Any], settings: Settings) -> None:
-    """Allow-list checks after the schema: model resolvable, device present, seconds in range."""
+    """Allow-list checks after the schema: model an exact catalog name or an allowed file (a catalog name
+    is stored as the catalog spells it), device present, seconds in range."""
     seconds = args.get("seconds", 10)
     if not 1 <= seconds <= settings.bench_max_seconds:
         raise ToolArgumentError(
             f"run_benchmark: seconds must be between 1 and {settings.bench_max_seconds}, not {seconds}",
             hint="Short runs (5-20 s) are usually enough; the limit is the bench_max_seconds setting.",
         )
-    resolve_model(args["model"], settings)
+    target = resolve_model(args["model"], settings)
+    if target.is_catalog:
+        args["model"] = target.model
     check_device(args.get("device", "CPU"))
 
 
 def resolve_model(model: str, settings: Settings) -> Target:
-    """Turn the `model` argument into a buildable catalog workload or an allowed model file."""
-    model = model.strip()
+    """Turn the `model` argument into a buildable catalog workload or an allowed model file.
+
+    A catalog workload is named exactly (case aside): the tool takes names, not descriptions; finding the
+    model a sentence means is the router's job."""
     if _looks_like_path(model):
         path = resolve_model_path(model, settings)
         return Target(model=str(path), path=path)
     catalog = _catalog(settings)
-    entry = catalog.find(model)
+    entry = next((e for e in catalog if e.model.lower() == model.lower()), None)
     if entry is None:
         close = [e.model for e in catalog.candidates(model)]
         guess = f"Did you mean: {', '.join(close)}? " if close else ""
@@ -132,7 +137,7 @@ def resolve_model_path(model: str, settings: Settings) -> Path:
     """The real path of a user model, or ToolArgumentError when it is not an allowed .xml/.onnx file."""
     raw = Path(model)
     allowed = allowed_dirs(settings)
-    where = ", ".join(str(d) for d in allowed)
+    where = ", ".join(shown_dir(d) for d in allowed)
     if ".." in raw.parts:
         raise ToolArgumentError(f"run_benchmark: '..' is not allowed in model paths ({model})",
                                 hint=f"Give the path inside one of: {where}")
@@ -156,6 +161,14 @@ def resolve_model_path(model: str, settings: Settings) -> Path:
     return real
 
 
+def shown_dir(folder: Path) -> str:
+    """A folder as hints show it: relative to the project when inside it, else by its last two parts
+    (error hints travel to API clients, who need no absolute server paths)."""
+    if folder.is_relative_to(PROJECT_ROOT):
+        return str(folder.relative_to(PROJECT_ROOT)) or "."
+    return str(Path("…", *folder.parts[-2:])) if len(folder.parts) > 2 else str(folder)
+
+
 def allowed_dirs(settings: Settings) -> list[Path]:
     """Folders that benchmarks may read models from (resolved)."""
     return [Path(d).resolve() for d in (*settings.bench_allowed_dirs, settings.models_dir)]
@@ -167,7 +180,12 @@ def check_device(device: str) -> str:
     available = available_devices()
     prefix = next((p for p in MULTI_DEVICE_PREFIXES if name.startswith(p)), None)
     members = name[len(prefix):].split(",") if prefix else [name]
-    if name == "AUTO" or all(_device_present(m, available) for m in members if m):
+    if prefix and (not all(members) or len(set(members)) != len(members)
+                   or any(m.startswith(MULTI_DEVICE_PREFIXES) or m == "AUTO" for m in members)):
+        raise ToolArgumentError(
+            f"run_benchmark: device {device!r} is not a valid device list",
+            hint=f"Name each device once after {prefix}, comma-separated, e.g. {prefix}CPU or {prefix}GPU,CPU.")
+    if name == "AUTO" or all(_device_present(m, available) for m in members):
         return name
     raise ToolArgumentError(
         f"run_benchmark: device {device!r} is not available on this machine",
@@ -217,7 +235,7 @@ def benchmark_app_path() -> Path:
         return Path(found)
     raise ToolExecutionError(
         "run_benchmark: benchmark_app was not found",
-        hint=f"It ships with the openvino package: {sys.executable} -m pip install openvino",
+        hint="It ships with the openvino package: python -m pip install openvino (in this environment)",
     )
 
 
@@ -230,11 +248,15 @@ def build_command(ir_path: Path, device: str, hint: str, seconds: int, report_di
 
 def run_streaming(command: list[str], *, ctx: ToolContext, time_limit: float, label: str,
                   progress: Callable[[str], None], cwd: Path | None = None) -> list[str]:
-    """Run a command in its own process group, stream its output lines; kill it on cancel or time limit."""
+    """Run a command in its own process group, stream its output lines; kill it on cancel or time limit.
+
+    The child dies with this process (PR_SET_PDEATHSIG, even on kill -9) and inherits the benchmark slot's
+    lock file, so nothing of a run measures on unnoticed beside a later one."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", start_new_session=True, env=env, cwd=cwd)
+                                errors="replace", start_new_session=True, env=env, cwd=cwd,
+                                pass_fds=held_fds(), preexec_fn=_die_with(os.getpid()))
     except OSError as exc:
         raise ToolExecutionError(f"{label} could not be started: {exc}") from exc
     lines: queue.Queue[str | None] = queue.Queue()
@@ -272,6 +294,26 @@ def _follow(lines: queue.Queue[str | None], *, ctx: ToolContext, time_limit: flo
             return output
         output.append(line.rstrip("\n"))
         progress(output[-1])
+
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal the calling process gets when its parent thread exits."""
+
+
+def _die_with(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn for Popen: the child gets SIGKILL when `parent` dies (Linux; elsewhere None)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(137)
+
+    return preexec
 
 
 def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
@@ -394,7 +436,7 @@ def _valid_models_hint(catalog: Any, settings: Settings) -> str:
     text = f"Benchmarkable catalog workloads: {', '.join(BUILDABLE)}."
     if others:
         text += f" Other catalog models need their real weights or benchmark_llm: {', '.join(others)}."
-    dirs = ", ".join(str(d) for d in allowed_dirs(settings))
+    dirs = ", ".join(shown_dir(d) for d in allowed_dirs(settings))
     return text + f" Or pass the path of your own .xml/.onnx inside: {dirs}."
 
 
