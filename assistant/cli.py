@@ -314,15 +314,19 @@ def bench(
 
 @app.command("bench-llm")
 def bench_llm(
-    model: ModelOpt = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Catalog LLM (e.g. DeepSeek-R1-Distill-Qwen-1.5B), or a GGUF file / IR folder.")] = None,
+    precision: Annotated[str | None, typer.Option(
+        "--precision", help="int4 (default) or int8, for a catalog LLM")] = None,
     prompt_tokens: Annotated[int, typer.Option("--prompt-tokens")] = 128,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 64,
     iterations: Annotated[int, typer.Option("--iterations")] = 3,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure the LLM llm_bench-style: first/second token latency, tokens/s, peak memory."""
-    _run_tool_cli("benchmark_llm", dict(model=model, prompt_tokens=prompt_tokens, max_new_tokens=max_new_tokens,
-                                        iterations=iterations), settings_from(), as_json)
+    """Measure an LLM llm_bench-style: first/second token latency, tokens/s, peak memory."""
+    _run_tool_cli("benchmark_llm", dict(model=model, precision=precision, prompt_tokens=prompt_tokens,
+                                        max_new_tokens=max_new_tokens, iterations=iterations),
+                  settings_from(), as_json)
 
 
 @app.command()

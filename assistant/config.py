@@ -35,6 +35,8 @@ class Settings:
     history_db: Path = PROJECT_ROOT / ".cache" / "history.sqlite"
     auto_pull: bool = True
     huge_pages: bool = True  # back the loaded model with transparent huge pages (assistant/hugepages.py)
+    fit_memory_gb: float | None = None  # cap on the memory the fit check counts as available (None: all)
+    fit_disk_gb: float | None = None  # cap on the free disk the fit check counts (None: all)
 
     def __post_init__(self) -> None:
         if self.tools_mode not in {"run", "plan", "off"}:
@@ -89,6 +91,12 @@ class Settings:
                     values[key] = int(environ[env_name])
                 except ValueError as exc:
                     raise ConfigError(f"{env_name} must be an integer, not {environ[env_name]!r}") from exc
+        for env_name, key in (("OVPERF_FIT_MEMORY_GB", "fit_memory_gb"), ("OVPERF_FIT_DISK_GB", "fit_disk_gb")):
+            if env_name in environ:
+                try:
+                    values[key] = float(environ[env_name])
+                except ValueError as exc:
+                    raise ConfigError(f"{env_name} must be a number of GB, not {environ[env_name]!r}") from exc
         if "OVPERF_HUGE_PAGES" in environ:
             values["huge_pages"] = parse_flag("OVPERF_HUGE_PAGES", environ["OVPERF_HUGE_PAGES"])
         if bench_dirs := environ.get("OVPERF_BENCH_DIRS"):

@@ -92,12 +92,16 @@ def _duration(r: dict[str, Any]) -> str:
 
 
 def _llm(r: dict[str, Any], cite: str) -> str:
-    return (f"Measured the LLM {r.get('model', '')} on {r.get('device', 'CPU')} with openvino-genai "
+    name = f"{r['workload']} ({str(r.get('precision', '')).upper()})" if r.get("workload") else r.get("model", "")
+    text = (f"Measured the LLM {name} on {r.get('device', 'CPU')} with openvino-genai "
             f"(llm_bench-style{cite}, warm-up excluded, {r.get('iterations', '?')} iterations, "
             f"{r.get('input_tokens', '?')} prompt tokens, {r.get('output_tokens', '?')} new tokens): "
             f"first-token latency {_num(r.get('first_token_ms'), 1)} ms, second-token latency "
             f"{_num(r.get('second_token_ms'), 1)} ms/token, {_num(r.get('tokens_per_s'), 1)} tokens/s, "
             f"peak memory {_num(r.get('peak_rss_mb'), 0)} MB.")
+    if r.get("note"):
+        text += f" Note: {r['note']}."
+    return text
 
 
 def _system(r: dict[str, Any], cite: str) -> str:

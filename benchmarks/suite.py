@@ -14,10 +14,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import llm_compare, sections
+from benchmarks import catalog_llm, llm_compare, sections
 from benchmarks.common import RESULTS_DIR, machine_info
 
-SECTIONS = ("llm", "embedding", "retrieval", "answer", "cold", "tool")
+SECTIONS = ("llm", "embedding", "retrieval", "answer", "cold", "tool", "catalog_llm")
 
 TARGETS = {  # description of each target
     "llm_vs_llamacpp": "openvino (assistant config) TPOT <= 0.9x llama.cpp",
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "answer": lambda: sections.answers(passes=1 if quick else 2, log=log),
         "cold": lambda: sections.cold_start(cached_runs=2 if quick else 3, log=log),
         "tool": lambda: sections.tool_overhead(seconds=2 if quick else 5, repeats=1 if quick else 2, log=log),
+        "catalog_llm": lambda: catalog_llm.section(quick=quick, log=log),
     }
     for name in args.only:
         log(f"[bold]{name}[/]")

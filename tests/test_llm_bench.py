@@ -40,8 +40,8 @@ def test_defaults_are_filled_in(settings):
     tool = make_benchmark_llm_tool(_no_llm)
     assert tool.name == "benchmark_llm" and tool.exclusive
     assert tool.validate({}, settings) == {"prompt_tokens": 128, "max_new_tokens": 64, "iterations": 3}
-    assert set(tool.schema["parameters"]["properties"]) == {"model", "prompt_tokens", "max_new_tokens",
-                                                            "iterations"}
+    assert set(tool.schema["parameters"]["properties"]) == {"model", "precision", "prompt_tokens",
+                                                            "max_new_tokens", "iterations"}
 
 
 @pytest.mark.parametrize("arguments", [{"prompt_tokens": 8}, {"prompt_tokens": 5000}, {"max_new_tokens": 0},

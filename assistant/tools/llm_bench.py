@@ -16,8 +16,20 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import AssistantError, ToolArgumentError, ToolBusy, ToolExecutionError
+from assistant.fitcheck import Need, WorkloadTooLarge, check_fit, fitting_llms, llm_need
 from assistant.history import record_run
 from assistant.tools.base import ProgressCallback, Tool, ToolContext
+from assistant.tools.llm_workloads import (
+    DEFAULT_LLM_PRECISION,
+    LLM_PRECISIONS,
+    LLM_WORKLOADS,
+    RANDOM_WEIGHTS_NOTE,
+    architecture,
+    cached_llm,
+    check_precision,
+    ensure_llm_workload_in_subprocess,
+    is_llm_workload,
+)
 from assistant.tools.slot import exclusive
 
 _FILLER = (
@@ -30,9 +42,14 @@ _SHELL_CHARS = re.compile(r"[;&|$`<>!*?{}()\[\]'\"\\\x00-\x1f\x7f\ud800-\udfff]"
 PARAMETERS: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "model": {"type": "string", "maxLength": 512,
-                  "description": "Path of a .gguf file or OpenVINO IR folder under the models folder "
-                                 "(default: the assistant's own LLM)."},
+        "model": {"type": "string", "maxLength": 512, "examples": list(LLM_WORKLOADS),
+                  "description": "A catalog LLM (one of the examples: built from its published architecture "
+                                 "with random weights), or the path of a .gguf file or OpenVINO IR folder under "
+                                 "the models folder (default: the assistant's own LLM)."},
+        "precision": {"type": "string", "enum": list(LLM_PRECISIONS),
+                      "description": f"Weight precision of a catalog LLM (default {DEFAULT_LLM_PRECISION}: "
+                                     "4-bit projections, 8-bit embedding and LM head, as published INT4 "
+                                     "exports); not for model paths."},
         "prompt_tokens": {"type": "integer", "minimum": 16, "maximum": 4096, "default": 128,
                           "description": "Exact prompt length in tokens."},
         "max_new_tokens": {"type": "integer", "minimum": 1, "maximum": 1024, "default": 64,
@@ -164,9 +181,61 @@ class _PeakRss:
 def check_arguments(arguments: dict[str, Any], settings: Settings) -> None:
     """Allow only models under the models folder or the allowed benchmark folders; no shell tricks."""
     model = arguments.get("model")
+    if model is not None and is_llm_workload(model):
+        check_fit(catalog_need(arguments, settings), settings, alternatives=_smaller(arguments, settings))
+        return
+    if arguments.get("precision") is not None:
+        raise ToolArgumentError("benchmark_llm: precision applies to catalog LLMs only",
+                                hint=f"Catalog LLMs: {', '.join(LLM_WORKLOADS)}. A model path runs as it is.")
     if model is None:
         return
     resolve_model_argument(model, settings)
+
+
+def catalog_need(arguments: dict[str, Any], settings: Settings) -> Need:
+    """Memory and disk a catalog LLM run with these arguments needs (its build too when not cached)."""
+    name = arguments["model"]
+    precision = check_precision(arguments.get("precision") or DEFAULT_LLM_PRECISION)
+    tokens = int(arguments.get("prompt_tokens", 128)) + int(arguments.get("max_new_tokens", 64))
+    return llm_need(name, precision, tokens=tokens, built=cached_llm(settings.models_dir, name, precision) is not None)
+
+
+def _smaller(arguments: dict[str, Any], settings: Settings) -> str:
+    precision = arguments.get("precision") or DEFAULT_LLM_PRECISION
+    tokens = int(arguments.get("prompt_tokens", 128)) + int(arguments.get("max_new_tokens", 64))
+    fits = fitting_llms(settings, precision, tokens=tokens)
+    return (f"Catalog LLMs that fit now in {precision.upper()}: {', '.join(fits)}." if fits
+            else f"No catalog LLM fits this machine now in {precision.upper()}.")
+
+
+def benchmark_catalog_llm(name: str, precision: str, settings: Settings, *, prompt_tokens: int,
+                          max_new_tokens: int, iterations: int, progress: ProgressCallback | None = None,
+                          cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Fit-check, build (first time) and measure a catalog LLM with random weights; the result says so."""
+    report = progress or (lambda fraction, message: None)
+    need = catalog_need({"model": name, "precision": precision, "prompt_tokens": prompt_tokens,
+                         "max_new_tokens": max_new_tokens}, settings)
+    have = check_fit(need, settings)
+    built_now = cached_llm(settings.models_dir, name, precision) is None
+    folder = ensure_llm_workload_in_subprocess(name, precision, settings.models_dir,
+                                               timeout_s=settings.tool_timeout_s, cancel=cancel,
+                                               progress=lambda fraction, message: report(0.5 * fraction, message))
+    if cancel is not None and cancel.is_set():
+        raise ToolExecutionError("benchmark_llm was cancelled")
+    # no compiled-blob cache: it would add another copy of the weights to the disk for every catalog LLM
+    result = benchmark_llm(folder, prompt_tokens=prompt_tokens, max_new_tokens=max_new_tokens,
+                           iterations=iterations, device=settings.device, cache_dir=None,
+                           progress=lambda fraction, message: report(0.5 + 0.5 * fraction, message), cancel=cancel)
+    arch = architecture(name)
+    result.update({"model": name, "model_path": result["model"], "workload": name, "precision": precision,
+                   "weights": "random", "note": RANDOM_WEIGHTS_NOTE,
+                   "architecture_source": arch.source, "architecture_differences": list(arch.differences),
+                   "built_now": built_now,
+                   "fit": {"memory_needed_gb": round(need.memory / 1e9, 1),
+                           "memory_available_gb": round(have.memory / 1e9, 1),
+                           "disk_needed_gb": round(need.disk / 1e9, 1), "disk_free_gb": round(have.disk / 1e9, 1),
+                           "basis": need.basis}})
+    return result
 
 
 def resolve_model_argument(model: str, settings: Settings) -> Path:
@@ -230,6 +299,23 @@ def make_benchmark_llm_tool(get_llm: Callable[[], Any] | None = None) -> Tool:
 
     def run(arguments: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         settings = ctx.settings
+        model = arguments.get("model")
+        if model is not None and is_llm_workload(model):
+            precision = arguments.get("precision") or DEFAULT_LLM_PRECISION
+            try:
+                with exclusive(settings, "benchmark_llm"):
+                    result = benchmark_catalog_llm(model, precision, settings,
+                                                   prompt_tokens=arguments["prompt_tokens"],
+                                                   max_new_tokens=arguments["max_new_tokens"],
+                                                   iterations=arguments["iterations"], progress=ctx.progress,
+                                                   cancel=ctx.cancel)
+            except (ToolExecutionError, ToolBusy, WorkloadTooLarge):
+                raise
+            except AssistantError as exc:
+                raise ToolExecutionError(f"benchmark_llm: {exc.message}", hint=exc.hint) from None
+            record_run(settings.history_db, "benchmark_llm",
+                       {**arguments, "precision": precision, "device": settings.device}, result)
+            return result
         try:
             with exclusive(settings, "benchmark_llm"):
                 result = benchmark_llm(_target(arguments.get("model"), settings, get_llm, ctx.progress),
@@ -247,9 +333,10 @@ def make_benchmark_llm_tool(get_llm: Callable[[], Any] | None = None) -> Tool:
 
     return Tool(
         name="benchmark_llm",
-        description="Measure a local LLM the way OpenVINO's llm_bench does: first-token latency, "
+        description="Measure an LLM the way OpenVINO's llm_bench does: first-token latency, "
                     "second-token latency (ms per output token), tokens per second and peak memory, "
-                    "warm-up excluded.",
+                    "warm-up excluded. A catalog LLM is built from its published architecture with random "
+                    "INT4/INT8 weights after a check that it fits this machine's memory and disk.",
         parameters=PARAMETERS,
         function=run,
         exclusive=True,
