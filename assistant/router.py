@@ -25,6 +25,7 @@ from assistant.catalog_qa import (
 )
 from assistant.grounding import content_words
 from assistant.phrasing import asked_clause, asked_sentence, is_claim
+from assistant.tools.llm_workloads import is_llm_workload
 
 _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
                r"(?:own\s+)?(?:cpu|gpu|npu|machine|box|hardware|computer|system|laptop|server|pc|host|device)\b"
@@ -338,6 +339,11 @@ def _benchmark_route(question: str, catalog: Catalog, *, asked_for: bool) -> Rou
     elif minutes := _MINUTES.search(question):
         amount = minutes.group(1).lower()
         arguments["seconds"] = 30 if amount.startswith("half") else 60 if not amount.isdigit() else _count(amount) * 60
+    if is_llm_workload(str(arguments.get("model", ""))):  # a catalog LLM is measured like llm_bench does
+        llm_arguments = {"model": arguments["model"], **_llm_bench_args(question)}
+        if arguments.get("precision") == "int8":
+            llm_arguments["precision"] = "int8"
+        return Route(kind="tool", tool="benchmark_llm", arguments=llm_arguments)
     return Route(kind="tool", tool="run_benchmark", arguments=arguments)
 
 
