@@ -257,7 +257,7 @@ def test_busy_when_another_process_holds_the_benchmark_lock(settings: Settings) 
 def test_latency_run_reports_real_numbers_and_a_runnable_command(bench_settings: Settings) -> None:
     messages: list[tuple[float, str]] = []
     ctx = ToolContext(settings=bench_settings, progress=lambda f, m: messages.append((f, m)))
-    result = run_benchmark({"model": "MobileNet V2", "seconds": 2}, ctx)
+    result = run_benchmark({"model": "mobilenet-v2", "seconds": 2}, ctx)
 
     assert (result["model"], result["device"], result["hint"], result["api"]) == (
         "mobilenet-v2", "CPU", "latency", "sync")
@@ -283,7 +283,7 @@ def test_latency_run_reports_real_numbers_and_a_runnable_command(bench_settings:
     [row] = History(bench_settings.history_db).list()
     assert row["id"] == result["history_id"]
     assert row["result"]["throughput_fps"] == result["throughput_fps"]
-    assert row["config"]["model"] == "MobileNet V2" and row["model"] == "mobilenet-v2"
+    assert row["config"]["model"] == "mobilenet-v2" and row["model"] == "mobilenet-v2"
     assert row["config"]["command"] == command
 
     Path(result["report_path"]).unlink()
