@@ -14,10 +14,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import catalog_llm, llm_compare, sections
+from benchmarks import catalog_llm, catalog_vision, llm_compare, sections
 from benchmarks.common import RESULTS_DIR, machine_info
 
-SECTIONS = ("llm", "embedding", "retrieval", "answer", "cold", "tool", "catalog_llm")
+SECTIONS = ("llm", "embedding", "retrieval", "answer", "cold", "tool", "vision", "catalog_llm")
 
 TARGETS = {  # description of each target
     "llm_vs_llamacpp": "openvino (assistant config) TPOT <= 0.9x llama.cpp",
@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cold": lambda: sections.cold_start(cached_runs=2 if quick else 3, log=log),
         "tool": lambda: sections.tool_overhead(seconds=2 if quick else 5, repeats=1 if quick else 2, log=log),
         "catalog_llm": lambda: catalog_llm.section(quick=quick, log=log),
+        "vision": lambda: catalog_vision.run(seconds=3 if quick else 10,
+                                             hints=("latency",) if quick else catalog_vision.HINTS, log=log),
     }
     for name in args.only:
         log(f"[bold]{name}[/]")
@@ -187,6 +189,13 @@ def table(results: dict[str, Any]) -> None:
         single("tool", "tool / direct: FPS", f"{tool['fps_ratio_tool_vs_direct']:.3f}", "ratio")
         single("tool", "tool / direct: median latency", f"{tool['latency_ratio_tool_vs_direct']:.3f}", "ratio")
         single("tool", "tool wall-time overhead", tool["wall_overhead_s"], "s")
+    for row in (s.get("vision") or {}).get("rows", []):
+        label = f"{row['workload']} {row['precision']} {row['hint']}"
+        if "error" in row:
+            single("vision", f"{label}: failed", row["error"][-70:], "")
+            continue
+        single("vision", f"{label}: throughput", row["throughput_fps"], "FPS")
+        single("vision", f"{label}: median latency", row["latency_ms"]["median"], "ms")
     console.print(t)
     errors = {name: sec["error"] for name, sec in s.items() if isinstance(sec, dict) and "error" in sec}
     for name, error in errors.items():

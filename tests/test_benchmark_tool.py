@@ -23,9 +23,11 @@ from assistant.tools.benchmark import (
     available_devices,
     make_run_benchmark_tool,
     parse_statistics,
+    resolve_model,
     run_benchmark,
 )
-from assistant.tools.workloads import workload_dir
+from assistant.tools.workloads import BUILDABLE, workload_dir
+from assistant.ui_format import form_fields
 
 
 @pytest.fixture
@@ -92,11 +94,29 @@ def test_another_model_of_a_family_is_not_run_in_its_place(settings: Settings, m
     assert f"unknown model {model!r}" in str(info.value) and resembles in str(info.value)
 
 
-@pytest.mark.parametrize("model", ["Llama-3-8b", "Stable-Diffusion-V1-5", "yolov8n"])
+@pytest.mark.parametrize("model", ["Llama-3-8b", "Stable-Diffusion-V1-5"])
 def test_unbuildable_catalog_models_explain_why(settings: Settings, model: str) -> None:
     with pytest.raises(ToolArgumentError) as info:
         _validate(settings, model=model)
     assert "benchmark_llm" in str(info.value) or "path" in str(info.value)
+
+
+@pytest.mark.parametrize(("alias", "name"), [
+    ("yolov8n", "yolov8n"), ("YOLOv8 nano", "yolov8n"), ("ssd-resnet34-1200-onnx", "ssd-resnet34-1200-onnx"),
+    ("mask_rcnn_resnet50_atrous_coco", "mask_rcnn_resnet50_atrous_coco"),
+])
+def test_detection_and_segmentation_workloads_are_benchmarkable(settings: Settings, alias: str, name: str) -> None:
+    args = _validate(settings, model=alias, precision="int8")
+    assert resolve_model(args["model"], settings).model == name
+
+
+def test_schema_offers_every_buildable_workload(settings: Settings) -> None:
+    spec = make_run_benchmark_tool(settings).parameters["properties"]["model"]
+    assert spec["examples"] == list(BUILDABLE)
+    assert all(name in make_run_benchmark_tool(settings).description for name in BUILDABLE)
+    fields = {f.name: f for f in form_fields(make_run_benchmark_tool(settings).parameters)}
+    assert fields["model"].kind == "dropdown" and fields["model"].custom  # a path can still be typed
+    assert set(fields["model"].choices) == set(BUILDABLE)
 
 
 @pytest.mark.parametrize("arguments", [

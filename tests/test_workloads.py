@@ -36,9 +36,6 @@ def test_buildable_set_is_in_the_catalog(catalog) -> None:
     ("Llama-3-8b", "benchmark_llm"),
     ("Qwen-2.5-7B-Instruct", "benchmark_llm"),
     ("Stable-Diffusion-V1-5", "path"),
-    ("yolov8n", "path"),
-    ("mask_rcnn_resnet50_atrous_coco", "path"),
-    ("ssd-resnet34-1200-onnx", "path"),
 ])
 def test_every_other_catalog_row_gets_an_explanation(catalog, name: str, expected: str) -> None:
     entry = catalog.find(name)
@@ -48,7 +45,7 @@ def test_every_other_catalog_row_gets_an_explanation(catalog, name: str, expecte
 
 def test_rejects_unknown_workload_and_precision(tmp_path: Path) -> None:
     with pytest.raises(ToolArgumentError) as info:
-        ensure_workload("yolov8n", "fp32", tmp_path)
+        ensure_workload("Llama-3-8b", "fp32", tmp_path)
     assert "resnet-50" in str(info.value)
     with pytest.raises(ToolArgumentError):
         ensure_workload("resnet-50", "int4", tmp_path)

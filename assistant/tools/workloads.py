@@ -1,9 +1,11 @@
 """Build catalog workloads offline as OpenVINO IR (random weights, catalog input sizes).
 
 Timings of dense FP32/FP16 networks do not depend on the weight values, so the
-architectures from transformers with seeded random weights stand in for the
-published models. INT8 variants come from NNCF post-training quantization with
-synthetic calibration data. Builds are cached under
+architectures with seeded random weights stand in for the published models: the
+classification and NLP networks from transformers, the detection and segmentation
+networks (yolov8n, ssd-resnet34-1200-onnx, mask_rcnn_resnet50_atrous_coco) from
+`vision_nets`, which defines them after their published definitions. INT8 variants
+come from NNCF post-training quantization with synthetic calibration data. Builds are cached under
 ``models_dir/workloads/<name>-<precision>/model.xml``; they are written into a
 temporary directory and renamed into place, so a cache entry is always complete.
 
@@ -32,7 +34,8 @@ from assistant.errors import ToolArgumentError, ToolExecutionError
 PRECISIONS = ("fp32", "fp16", "int8")
 SEED = 2024
 CALIBRATION_SAMPLES = 8
-SYNTHETIC_NOTE = "weights are synthetic (random); timings only, not accuracy"
+SYNTHETIC_NOTE = ("weights are synthetic (random); timings only, not accuracy: the network's exact architecture "
+                  "at the catalog's input size does the same computation whatever the weight values")
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ class Workload:
     name: str
     task: str
     input_desc: str
-    builder: str  # name of the function in this module that returns (torch module, example input)
+    builder: str  # function of this module returning (torch module, example input, input shapes) or an ov.Model
+    calibration_samples: int = CALIBRATION_SAMPLES  # synthetic samples for INT8 (NNCF)
+    slow_margin_s: int = 0  # extra time benchmark_app may need (compile, first and last inference)
 
 
 BUILDABLE: dict[str, Workload] = {
@@ -52,6 +57,14 @@ BUILDABLE: dict[str, Workload] = {
         "bert-base-cased", "question / answer", "input_ids, attention_mask, token_type_ids 1x128",
         "_bert_base_cased",
     ),
+    "yolov8n": Workload("yolov8n", "object detection", "1x3x608x608 image", "_yolov8n"),
+    "ssd-resnet34-1200-onnx": Workload("ssd-resnet34-1200-onnx", "object detection", "1x3x1200x1200 image",
+                                       "_ssd_resnet34_1200", calibration_samples=4, slow_margin_s=60),
+    # ~2.5 TFLOP an image: tens of seconds an inference on two cores
+    "mask_rcnn_resnet50_atrous_coco": Workload(
+        "mask_rcnn_resnet50_atrous_coco", "object instance segmentation",
+        "1x3x800x1365 image and 1x3 image_info", "_mask_rcnn_resnet50_atrous", calibration_samples=2,
+        slow_margin_s=600),
 }
 """Catalog workloads this module can build, by canonical catalog name."""
 
@@ -142,18 +155,23 @@ def build_workload(name: str, precision: str, out_dir: Path,
 
     started = time.perf_counter()
     progress(f"building {name} from its architecture (random weights, seed {SEED})")
-    module, example, shapes = globals()[BUILDABLE[name].builder]()
-    progress(f"converting {name} to OpenVINO IR")
-    model = _convert(module, example, shapes)
-    del module
+    built = globals()[BUILDABLE[name].builder]()
+    if isinstance(built, tuple):
+        module, example, shapes = built
+        progress(f"converting {name} to OpenVINO IR")
+        model = _convert(module, example, shapes)
+        del module, built
+    else:
+        model = built
     if precision == "int8":
-        progress(f"quantizing {name} to INT8 with NNCF ({CALIBRATION_SAMPLES} synthetic samples)")
+        progress(f"quantizing {name} to INT8 with NNCF ({BUILDABLE[name].calibration_samples} synthetic samples)")
         model = _quantize(name, model)
     xml = Path(out_dir) / "model.xml"
     ov.save_model(model, xml, compress_to_fp16=precision == "fp16")
     meta = {"name": name, "precision": precision, "seed": SEED, "note": SYNTHETIC_NOTE,
             "openvino_version": ov.get_version(), "build_seconds": round(time.perf_counter() - started, 1),
-            "inputs": {p.get_any_name(): str(p.get_partial_shape()) for p in model.inputs}}
+            "inputs": {p.get_any_name(): str(p.get_partial_shape()) for p in model.inputs},
+            "outputs": {p.get_any_name(): str(p.get_partial_shape()) for p in model.outputs}}
     (Path(out_dir) / "workload.json").write_text(json.dumps(meta, indent=2))
     progress(f"built {name} {precision} in {meta['build_seconds']} s")
     return xml
@@ -208,24 +226,64 @@ def _bert_base_cased() -> tuple[Any, Any, list[tuple[str, list[int]]]]:
     return module, example, [(key, shape) for key in example]
 
 
-def _calibration_data(name: str) -> list[Any]:
+def _yolov8n() -> Any:
+    from assistant.tools.vision_nets import yolov8
+
+    return yolov8(size=608)
+
+
+def _ssd_resnet34_1200() -> Any:
+    from assistant.tools.vision_nets import ssd_resnet34
+
+    return ssd_resnet34(size=1200)
+
+
+def _mask_rcnn_resnet50_atrous() -> Any:
+    from assistant.tools.vision_nets import MaskRCNNSpec, mask_rcnn
+
+    return mask_rcnn(MaskRCNNSpec(height=800, width=1365))
+
+
+def _calibration_data(name: str, model: Any = None) -> list[Any]:
+    """Synthetic calibration inputs: token ids for BERT, else random images (and the image size info)."""
     import numpy as np
 
     rng = np.random.default_rng(SEED)
+    count = BUILDABLE[name].calibration_samples
     if name == "bert-base-cased":
         shape = (1, BERT_SEQUENCE)
         return [{"input_ids": rng.integers(0, BERT_VOCAB, shape, dtype=np.int64),
                  "attention_mask": np.ones(shape, dtype=np.int64),
-                 "token_type_ids": np.zeros(shape, dtype=np.int64)} for _ in range(CALIBRATION_SAMPLES)]
-    return [rng.standard_normal((1, 3, 224, 224), dtype=np.float32) for _ in range(CALIBRATION_SAMPLES)]
+                 "token_type_ids": np.zeros(shape, dtype=np.int64)} for _ in range(count)]
+    if model is None or name in ("resnet-50", "mobilenet-v2"):
+        return [rng.standard_normal((1, 3, 224, 224), dtype=np.float32) for _ in range(count)]
+    shapes = {port.get_any_name(): list(port.get_shape()) for port in model.inputs}
+    images = {key: shape for key, shape in shapes.items() if len(shape) == 4}
+    scale = 1.0 if name == "yolov8n" else 255.0  # YOLOv8 takes 0..1 pixels, the others 0..255
+
+    def sample() -> dict[str, Any]:
+        data = {key: (rng.random(shape, dtype=np.float32) * scale) for key, shape in images.items()}
+        for key, shape in shapes.items():
+            if key not in images:  # image_info: height, width, scale of the image input
+                height, width = next(iter(images.values()))[2:]
+                data[key] = np.array([[height, width, 1.0]], dtype=np.float32).reshape(shape)
+        return data
+
+    return [sample() for _ in range(count)]
 
 
 def _quantize(name: str, model: Any) -> Any:
     import nncf
 
     model_type = nncf.ModelType.TRANSFORMER if name == "bert-base-cased" else None
-    data = _calibration_data(name)
-    return nncf.quantize(model, nncf.Dataset(data), subset_size=len(data), model_type=model_type)
+    data = _calibration_data(name, model)
+    options: dict[str, Any] = {}
+    if name == "yolov8n":  # as Ultralytics' own INT8 export: the box decoding stays in float
+        head = r".*__module\.head"
+        options = {"preset": nncf.QuantizationPreset.MIXED, "ignored_scope": nncf.IgnoredScope(
+            patterns=[rf"{head}/.*/Add", rf"{head}/.*/Sub.*", rf"{head}/.*/Mul.*", rf"{head}/.*/Div.*",
+                      rf"{head}\.dfl.*"], types=["Sigmoid"], validate=False)}
+    return nncf.quantize(model, nncf.Dataset(data), subset_size=len(data), model_type=model_type, **options)
 
 
 def main(argv: list[str] | None = None) -> int:
