@@ -51,6 +51,7 @@ from assistant.intent import TOOL_INTENTS, Prediction
 from assistant.knowledge import Chunk, load_documents
 from assistant.phrasing import asked_clause, expand_shorthand, question_parts
 from assistant.prose_check import problems as prose_problems
+from assistant.prose_check import repeated_phrase
 from assistant.provenance import speaker
 from assistant.relevance import RelevanceGate
 from assistant.router import Route, only_about, route, tool_route, without_model_names
@@ -433,7 +434,8 @@ class Assistant:
         answer.usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
         lead = ensure_citation(generation.text.strip(), 1)
         if (is_supported(lead, cited[:1], question) and not _same_words(lead, span)
-                and not prose_problems(lead, source=cited[0].text, quote=span)):
+                and not prose_problems(lead, source=cited[0].text, quote=span)
+                and not repeated_phrase(f"{text} {lead}", words=4, times=3)):  # it would say a third time
             addition = f"\n\nIn short: {lead}"
             text += addition
             yield TokenEvent(addition)

@@ -210,7 +210,10 @@ def answer_form_problems(answer: str) -> list[str]:
     found = []
     if phrase := repeated_phrase(" ".join(prose), words=4, times=3):
         found.append(f"repeats '{phrase}'")
-    found += [f"cut off: {line[-40:]}" for line in prose if is_cut_off(line) and not line.endswith(":")]
+    # quoted lines are the FAQ's own text, verbatim (a sentence may end on a link's title there)
+    own = [line.strip() for line in answer.splitlines()
+           if line.strip() and not line.lstrip().startswith(("- ", "|", "`", ">"))]
+    found += [f"cut off: {line[-40:]}" for line in own if is_cut_off(line) and not line.endswith(":")]
     return found
 
 
