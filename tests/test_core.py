@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant.answer import DoneEvent, SourcesEvent, TokenEvent, ToolResultEvent, ToolStartedEvent
@@ -213,6 +215,8 @@ def answer_form_problems(answer: str) -> list[str]:
     # quoted lines are the FAQ's own text, verbatim (a sentence may end on a link's title there)
     own = [line.strip() for line in answer.splitlines()
            if line.strip() and not line.lstrip().startswith(("- ", "|", "`", ">"))]
+    quoted = " ".join(line.lstrip("> ") for line in answer.splitlines() if line.lstrip().startswith(">"))
+    own = [line for line in own if re.sub(r"^(?:Yes|No)\. |\s*\[\d+\]$", "", line) not in quoted]
     found += [f"cut off: {line[-40:]}" for line in own if is_cut_off(line) and not line.endswith(":")]
     return found
 
