@@ -85,18 +85,15 @@ class Settings:
                               ("OVPERF_LLM_ENDPOINT", "llm_endpoint"), ("OVPERF_TOOLS", "tools_mode")):
             if environ.get(env_name):
                 values[key] = environ[env_name]
-        for env_name, key in (("OVPERF_MAX_NEW_TOKENS", "max_new_tokens"), ("OVPERF_TOP_K", "top_k")):
+        for env_name, key, kind, what in (("OVPERF_MAX_NEW_TOKENS", "max_new_tokens", int, "an integer"),
+                                          ("OVPERF_TOP_K", "top_k", int, "an integer"),
+                                          ("OVPERF_FIT_MEMORY_GB", "fit_memory_gb", float, "a number of GB"),
+                                          ("OVPERF_FIT_DISK_GB", "fit_disk_gb", float, "a number of GB")):
             if env_name in environ:
                 try:
-                    values[key] = int(environ[env_name])
+                    values[key] = kind(environ[env_name])
                 except ValueError as exc:
-                    raise ConfigError(f"{env_name} must be an integer, not {environ[env_name]!r}") from exc
-        for env_name, key in (("OVPERF_FIT_MEMORY_GB", "fit_memory_gb"), ("OVPERF_FIT_DISK_GB", "fit_disk_gb")):
-            if env_name in environ:
-                try:
-                    values[key] = float(environ[env_name])
-                except ValueError as exc:
-                    raise ConfigError(f"{env_name} must be a number of GB, not {environ[env_name]!r}") from exc
+                    raise ConfigError(f"{env_name} must be {what}, not {environ[env_name]!r}") from exc
         if "OVPERF_HUGE_PAGES" in environ:
             values["huge_pages"] = parse_flag("OVPERF_HUGE_PAGES", environ["OVPERF_HUGE_PAGES"])
         if bench_dirs := environ.get("OVPERF_BENCH_DIRS"):

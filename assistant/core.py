@@ -417,7 +417,8 @@ class Assistant:
         opening = _opening(asked, best_sentence if best_sentence != span else "", links)
         text = opening + self._quote_block(cited[0], quote, 1)
         # a message of several questions gets each answered, with its own source
-        for part in question_parts(question):
+        parts = question_parts(question)
+        for part in parts if parts != [question] else []:
             extra = self._part_answer(part, cited)
             if extra is not None:
                 source, part_quote = extra
@@ -474,13 +475,8 @@ class Assistant:
         answer.sources = cited
         yield SourcesEvent(cited)
         candidates = sentences(source_body(cited[0])) or [cited[0].text.strip()]
-        if len(candidates) <= SHORT_ANSWER_SENTENCES and sum(map(len, candidates)) <= SHORT_ANSWER_CHARS:
-            quote = " ".join(candidates)
-        else:
-            scores = self.understanding.rank(question, candidates)
-            first, second = sorted(int(i) for i in np.argsort(-scores)[:2])
-            span = candidates[first:second + 1] if second - first <= 2 else [candidates[int(np.argmax(scores))]]
-            quote = " ".join(span)
+        quote = " ".join(candidates) if _is_short(candidates) else _span(
+            candidates, self.understanding.rank(question, candidates))[0]
         quote = _with_links(quote, self.chunks[cited[0].id].meta.get("links", {}))
         intro = language.text("faq_in_english", answer.language, title=cited[0].title) or "The FAQ says:"
         answer.answer = f"{intro} [1]\n\n> {quote}"
@@ -502,8 +498,7 @@ class Assistant:
         """The source sentences that best answer the question (through the runner-up when that is at most two
         sentences away), and the best sentence itself."""
         candidates = sentences(source_body(source)) or [source.text.strip()]
-        if len(candidates) == 1 or (len(candidates) <= SHORT_ANSWER_SENTENCES
-                                    and sum(map(len, candidates)) <= SHORT_ANSWER_CHARS):
+        if _is_short(candidates):
             whole = " ".join(candidates)  # a short FAQ answer is quoted whole: its point may be any sentence
             return whole, (whole if len(candidates) == 1 else self._best_sentence(question, candidates))
         # The small embedder ranks the sentence that names the passage's topic first ("Latency is measured
@@ -519,13 +514,7 @@ class Assistant:
         if asked:
             scores = scores + QUOTE_WORD_WEIGHT * np.array(
                 [len(asked & {w[:5] for w in content_words(c)}) / len(asked) for c in candidates])
-        ranked = [int(i) for i in np.argsort(-scores)]
-        best, runner_up = ranked[0], ranked[1]
-        # the span from the best to the runner-up sentence when they are close: the evidence often spans
-        # sentences ("...beyond processors supporting VNNI. The reduced bit width... Therefore, ...")
-        first, last = sorted((best, runner_up))
-        keep = range(first, last + 1) if last - first <= 2 else [best]
-        return " ".join(candidates[i] for i in keep), candidates[best]
+        return _span(candidates, scores)
 
     def _best_sentence(self, question: str, candidates: list[str]) -> str:
         """The candidate closest in meaning to the question."""
@@ -649,6 +638,22 @@ UNLIKELY_TOOL = 0.3  # the tool intents together this unlikely: the rules' run r
 SURE_OF_TOOL = 0.6  # sure enough of a tool to run it without the rules' agreement
 # multilingual-e5 similarities are compressed (unrelated texts ~0.75): the floor for an FAQ passage
 FOREIGN_MIN_SIMILARITY, FOREIGN_CITE_MARGIN = 0.76, 0.02
+
+
+def _is_short(candidates: list[str]) -> bool:
+    """A short FAQ answer, quoted whole (its point may be any sentence)."""
+    return len(candidates) == 1 or (len(candidates) <= SHORT_ANSWER_SENTENCES
+                                    and sum(map(len, candidates)) <= SHORT_ANSWER_CHARS)
+
+
+def _span(candidates: list[str], scores: np.ndarray) -> tuple[str, str]:
+    """The sentences from the best to the runner-up when they are at most two apart (the evidence often spans
+    sentences: "...beyond processors supporting VNNI. The reduced bit width... Therefore, ..."), and the best."""
+    ranked = [int(i) for i in np.argsort(-scores)]
+    best, runner_up = ranked[0], ranked[1]
+    first, last = sorted((best, runner_up))
+    keep = range(first, last + 1) if last - first <= 2 else [best]
+    return " ".join(candidates[i] for i in keep), candidates[best]
 
 
 def _with_links(quote: str, links: dict[str, str]) -> str:

@@ -97,10 +97,6 @@ class _Linear:
         return exp / exp.sum(axis=1, keepdims=True)
 
 
-def _attribute_examples(examples: Sequence[Example]) -> list[Example]:
-    return [e for e in examples if e.label == "catalog" and e.attribute]
-
-
 class IntentClassifier:
     """Intent and asked field of a message, from the corpus (trained once, cached)."""
 
@@ -111,7 +107,6 @@ class IntentClassifier:
         corpus_bytes = Path(corpus).read_bytes()
         key = hashlib.sha256(corpus_bytes + f"{embedder.export_dir.name}:{_RECIPE}".encode()).hexdigest()[:16]
         self.cache_path = Path(cache_dir) / f"intents-{key}.npz"
-        self.corpus_size = sum(1 for line in corpus_bytes.splitlines() if line.strip())
         if self.cache_path.is_file():
             self._load()
         else:

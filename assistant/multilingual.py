@@ -17,10 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
+import re
 import struct
-import tempfile
 import threading
 import warnings
 from collections.abc import Sequence
@@ -243,28 +241,15 @@ class MultilingualEmbedder:
         self.request = self.compiled.create_infer_request()
 
     def _export_to_cache(self) -> None:
-        target = self.export_dir
-        target.parent.mkdir(parents=True, exist_ok=True)
-        log.info("exporting %s to OpenVINO IR under %s (once)", MODEL_NAME, target)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            _export(self.weights_path, tmp)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if not (target / _META).is_file():  # no concurrent writer won the race
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        for old in target.parent.glob(f"{MODEL_NAME}-ov-*"):
-            if old != target and old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
+        from assistant.retrieval import publish_export
+
+        log.info("exporting %s to OpenVINO IR under %s (once)", MODEL_NAME, self.export_dir)
+        publish_export(self.export_dir, lambda tmp: _export(self.weights_path, tmp), marker=_META,
+                       family=f"{MODEL_NAME}-ov-*")
 
     def normalise(self, text: str) -> str:
         """The file's per-codepoint normalisation, runs of spaces collapsed, then SentencePiece's metaspace."""
-        text = text.translate(self._table)
-        while "  " in text:
-            text = text.replace("  ", " ")
+        text = re.sub(" {2,}", " ", text.translate(self._table))
         text = text if text.startswith(" ") else f" {text}"
         return text.replace(" ", _META_SPACE)
 

@@ -369,23 +369,31 @@ class Embedder:
         return _OpenVINOEncoder(target, device)
 
     def _export_to_cache(self, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temp_dirs(target.parent, target.name)
         log.info("exporting %s to OpenVINO IR under %s (once)", MODEL_NAME, target)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        publish_export(target, lambda tmp: _export_openvino(self.model_dir, tmp), marker=_EMBEDDER_META,
+                       family="all-MiniLM-L6-v2-ov-*")
+
+
+def publish_export(target: Path, build: Callable[[Path], None], *, marker: str, family: str) -> None:
+    """Build a cached export in a temp folder and publish it by rename (a crash leaves no half export), then
+    drop the exports of other versions (`family`, a glob beside `target`). A concurrent writer that published
+    first wins: its `marker` file is there."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temp_dirs(target.parent, target.name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        build(tmp)
+        _fsync_tree(tmp)
         try:
-            _export_openvino(self.model_dir, tmp)
-            _fsync_tree(tmp)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if not (target / _EMBEDDER_META).is_file():  # no concurrent writer won the race
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        for old in target.parent.glob("all-MiniLM-L6-v2-ov-*"):  # exports for other versions
-            if old != target and old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / marker).is_file():  # no concurrent writer won the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in target.parent.glob(family):
+        if old != target and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_device(device: str) -> None:
