@@ -418,12 +418,16 @@ class Assistant:
         text = opening + self._quote_block(cited[0], quote, 1)
         # a message of several questions gets each answered, with its own source
         parts = question_parts(question)
+        quoted = {cited[0].id}
         for part in parts if parts != [question] else []:
-            extra = self._part_answer(part, cited)
+            extra = self._part_answer(part, quoted)
             if extra is not None:
                 source, part_quote = extra
-                cited.append(source)
-                text += f"\n\n{part.rstrip('?')}? " + self._quote_block(source, part_quote, len(cited))
+                quoted.add(source.id)
+                if all(s.id != source.id for s in cited):
+                    cited.append(source)
+                number = next(i for i, s in enumerate(cited, 1) if s.id == source.id)
+                text += f"\n\n{part.rstrip('?')}? " + self._quote_block(source, part_quote, number)
         answer.sources = cited
         yield SourcesEvent(cited)
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
@@ -447,11 +451,11 @@ class Assistant:
         heading = f', under "{source.title}"' if self.chunks[source.id].kind == "faq" else ""
         return f"{speaker(self.chunks[source.id])} says{heading} [{number}]:\n\n> {quote}"
 
-    def _part_answer(self, part: str, cited: list[Source]) -> tuple[Source, str] | None:
-        """The source and quote answering one further question of the message, when another passage than the
-        ones cited answers it."""
+    def _part_answer(self, part: str, quoted: set[str]) -> tuple[Source, str] | None:
+        """The source and quote answering one further question of the message, when a passage not quoted yet
+        answers it (it may be among the cited sources already)."""
         sources, best, _ = self.sources_for(part)
-        if not sources or any(s.id == sources[0].id for s in cited) or self.chunks[sources[0].id].kind != "faq":
+        if not sources or sources[0].id in quoted or self.chunks[sources[0].id].kind != "faq":
             return None
         if not self.relevance.in_scope(f"{part} {faq_words(part)}", [s.text for s in sources], best):
             return None

@@ -247,3 +247,11 @@ def test_quality_on_question_sets_written_apart_from_the_dev_set(assistant, ques
     assert metrics["catalog_fact_accuracy"] >= (0.9 if question_set == "blind15.jsonl" else 0.95)
     assert metrics["refusal_accuracy"] >= (0.9 if hardest else 0.95)
     assert metrics["tool_routing_accuracy"] >= 0.95 and metrics["tool_calls_on_non_tool_questions"] == 0
+
+
+@pytest.mark.model
+def test_each_question_of_a_message_is_quoted_from_its_own_passage(assistant):
+    # the second passage is often cited already (close in meaning) but was not quoted: it must be
+    answer = assistant.ask("How frequently is the data refreshed, and is the list going to grow?")
+    assert "major.minor" in answer.answer and "added periodically" in answer.answer
+    assert answer.answer.count("The FAQ says, under") == 2
