@@ -433,10 +433,15 @@ def _device_present(name: str, available: tuple[str, ...]) -> bool:
 
 
 def _valid_models_hint(catalog: Any, settings: Settings) -> str:
-    others = [n for n in catalog.names() if n not in BUILDABLE]
+    from assistant.tools.llm_workloads import is_llm_workload
+
+    llms = [n for n in catalog.names() if n not in BUILDABLE and is_llm_workload(n)]
+    others = [n for n in catalog.names() if n not in BUILDABLE and n not in llms]
     text = f"Benchmarkable catalog workloads: {', '.join(BUILDABLE)}."
+    if llms:
+        text += f" Catalog LLMs are measured with benchmark_llm (ovperf bench-llm --model NAME): {', '.join(llms)}."
     if others:
-        text += f" Other catalog models need their real weights or benchmark_llm: {', '.join(others)}."
+        text += f" Not buildable offline yet: {', '.join(others)}."
     dirs = ", ".join(shown_dir(d) for d in allowed_dirs(settings))
     return text + f" Or pass the path of your own .xml/.onnx inside: {dirs}."
 

@@ -93,8 +93,8 @@ def unbuildable_reason(name: str, task: str = "") -> str:
     if any(word in lowered for word in ("language", "decoder", "transformer", "text-to-text", "llama",
                                         "qwen", "mistral", "phi3", "gemma", "glm", "deepseek")):
         return (f"{name} is a large language model; benchmark_app does not measure LLMs. "
-                "Use the benchmark_llm tool (llm_bench-style first/second-token latency) "
-                "with a model you have.")
+                "Use the benchmark_llm tool (llm_bench-style first/second-token latency) with this name "
+                f"(ovperf bench-llm --model {name}).")
     if "diffusion" in lowered:
         return (f"{name} is a diffusion pipeline; it needs the real exported weights and is measured with "
                 "OpenVINO GenAI llm_bench, not benchmark_app. " + own_ir)
