@@ -542,7 +542,9 @@ class Assistant:
         except ToolError as error:
             call.status, call.error, call.error_type = "error", str(error), type(error).__name__
             answer.tool_calls.append(call)
-            answer.answer = f"I cannot run {call.name} with those arguments: {error}"
+            reason = _as_sentence(error.message.removeprefix(f"{call.name}: "))
+            answer.answer = f"I cannot run {call.name} with those arguments: {reason}" + (
+                f"\n{_as_sentence(error.hint)}" if error.hint else "")
             yield ToolResultEvent(call)
             yield TokenEvent(answer.answer)
             return
@@ -697,6 +699,12 @@ def _method_query(decision: Route) -> str:
 def _same_words(first: str, second: str) -> bool:
     """The two texts say the same thing word for word (citations and punctuation aside)."""
     return content_words(re.sub(r"\[\d+\]", " ", first)) == content_words(second)
+
+
+def _as_sentence(text: str) -> str:
+    """The text ending as a sentence does (a message may end on a bare value)."""
+    text = text.strip()
+    return text if text.endswith((".", "!", "?", ":")) else f"{text}."
 
 
 def _format_arguments(arguments: dict[str, Any]) -> str:
