@@ -243,10 +243,11 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
         filters["link"] = repos[0]
     named = {_publisher_word(t) for t in question_tokens}
     if not any(e.model.lower() in question.lower() for e in catalog):
-        for entry in sorted(catalog, key=lambda e: e.network):
-            if shared := _publisher_words(entry) & named:
-                filters["network"] = min(shared)  # a publisher word: its rows are spelled several ways
-                break
+        # a publisher word per publisher named ("from Mistral AI or THUDM"): one word stands for all the ways
+        # its rows spell it
+        publishers = sorted({min(shared) for entry in catalog if (shared := _publisher_words(entry) & named)})
+        if publishers:
+            filters["network"] = "|".join(publishers)
     return filters
 
 
@@ -392,7 +393,7 @@ def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:
         return False
     if "input_size_not" in filters and normalize_size(entry.input_size) == filters["input_size_not"]:
         return False
-    return "network" not in filters or filters["network"] in _publisher_words(entry)
+    return "network" not in filters or bool(set(filters["network"].split("|")) & _publisher_words(entry))
 
 
 def _size_label(size: str) -> str:
@@ -410,8 +411,8 @@ def _describe_filters(filters: dict[str, str]) -> str:
     if "tasks" in filters:
         parts.append("have the task " + " or ".join(f'"{t}"' for t in filters["tasks"].split("|")))
     if "network" in filters:
-        word = filters["network"]
-        parts.append(f"come from {_PUBLISHER_NAMES.get(word, word.capitalize())}")
+        parts.append("come from " + " or ".join(_PUBLISHER_NAMES.get(word, word.capitalize())
+                                                for word in filters["network"].split("|")))
     if "link" in filters:
         parts.append(f"link to {filters['link']}")
     if "exclude" in filters:

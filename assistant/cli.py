@@ -28,6 +28,8 @@ DeviceOpt = Annotated[str | None, typer.Option("--device", help="CPU, GPU, NPU o
 KnowledgeOpt = Annotated[list[Path] | None, typer.Option("--knowledge", help="Folder of .rst/.md to index.")]
 EndpointOpt = Annotated[str | None, typer.Option("--llm-endpoint", help="OpenAI-compatible server URL.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SummaryOpt = Annotated[bool, typer.Option("--summary/--no-summary",
+                                          help="Let the LLM add a sentence under FAQ quotes (default on).")]
 
 
 def _print_version(value: bool) -> None:
@@ -92,9 +94,11 @@ def ask(
     model: ModelOpt = None, device: DeviceOpt = None, knowledge: KnowledgeOpt = None,
     llm_endpoint: EndpointOpt = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Sources per answer.")] = None,
+    summary: SummaryOpt = True,
 ) -> None:
     """Answer a question with cited sources (streams; --json for the answer JSON)."""
-    settings = settings_from(model, device, knowledge, llm_endpoint, tools_mode=tools, top_k=top_k)
+    settings = settings_from(model, device, knowledge, llm_endpoint, tools_mode=tools, top_k=top_k,
+                             llm_summary=None if summary else False)
     if jsonl is not None:
         _ask_many(settings, jsonl)
         return
@@ -437,13 +441,14 @@ def models_convert(
 def eval_command(
     file: Annotated[Path, typer.Argument(help="JSONL questions (shared/eval/dev.jsonl format)")],
     as_json: JsonOpt = False,
-    model: ModelOpt = None, knowledge: KnowledgeOpt = None,
+    model: ModelOpt = None, knowledge: KnowledgeOpt = None, summary: SummaryOpt = True,
 ) -> None:
     """Score the assistant: source recall@3, facts, refusals, tool routing, latency."""
     from assistant.evaluation import evaluate, load_questions
 
     questions = load_questions(file)
-    assistant = _build_assistant(settings_from(model, None, knowledge, tools_mode="plan"))
+    assistant = _build_assistant(settings_from(model, None, knowledge, tools_mode="plan",
+                                               llm_summary=None if summary else False))
     assistant.ask("warm-up: how is latency measured?")  # load the model outside the timings
     report = evaluate(lambda q: assistant.ask(q, tools="plan").to_dict(), questions)
     metrics = report.metrics()

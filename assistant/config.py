@@ -34,6 +34,7 @@ class Settings:
     tool_timeout_s: int = 900
     history_db: Path = PROJECT_ROOT / ".cache" / "history.sqlite"
     auto_pull: bool = True
+    llm_summary: bool = True  # the LLM adds a sentence in its own words under an FAQ quote (off: quotes only)
     huge_pages: bool = True  # back the loaded model with transparent huge pages (assistant/hugepages.py)
     fit_memory_gb: float | None = None  # cap on the memory the fit check counts as available (None: all)
     fit_disk_gb: float | None = None  # cap on the free disk the fit check counts (None: all)
@@ -94,6 +95,8 @@ class Settings:
                     values[key] = kind(environ[env_name])
                 except ValueError as exc:
                     raise ConfigError(f"{env_name} must be {what}, not {environ[env_name]!r}") from exc
+        if "OVPERF_LLM_SUMMARY" in environ:
+            values["llm_summary"] = parse_flag("OVPERF_LLM_SUMMARY", environ["OVPERF_LLM_SUMMARY"])
         if "OVPERF_HUGE_PAGES" in environ:
             values["huge_pages"] = parse_flag("OVPERF_HUGE_PAGES", environ["OVPERF_HUGE_PAGES"])
         if bench_dirs := environ.get("OVPERF_BENCH_DIRS"):

@@ -432,6 +432,9 @@ class Assistant:
         yield SourcesEvent(cited)
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
+        if not self.settings.llm_summary:  # the quotes are the answer; no model is loaded for it
+            answer.answer = text
+            return
         t0 = time.perf_counter()
         generation = self.llm().generate(build_messages(question, cited[0]),
                                          max_new_tokens=self.settings.max_new_tokens, stop=["\n"])
@@ -623,14 +626,23 @@ def _localised_catalog(result, decision: Route, lang: str) -> str | None:
     """A catalog answer in the question's language (the values are the table's own), or None for English."""
     if lang == "en" or decision.kind == "unlisted":
         return None
-    if result.aggregate:
-        header = language.text("matches", lang, count=str(len(result.entries)))
+    entries, field = result.entries, decision.attribute
+    if result.aggregate or (len(entries) > 1 and not field):
+        header = language.text("matches", lang, count=str(len(entries)))
         return "\n".join([header or "", *(f"- {e.model} ({e.task}, {language.field_name('input_size', lang)} "
-                                           f"{e.input_size})" for e in result.entries)])
-    fields = [decision.attribute] if decision.attribute else ["task", "input_size", "network", "url"]
-    return "\n".join(language.text("field", lang, model=e.model, field=language.field_name(f, lang),
-                                    value=field_value(e, f)) or "" for e in result.entries for f in fields
-                     if field_value(e, f))
+                                           f"{e.input_size})" for e in entries)])
+    every = ["task", "input_size", "network", "url"]
+    if len(entries) > 1:  # the asked field of each model, under one header
+        return "\n".join([language.text("matches", lang, count=str(len(entries))) or "",
+                          *(f"- {e.model} – {language.field_name(field, lang)}: {field_value(e, field)}"
+                            for e in entries if field_value(e, field))])
+    # the asked field in a sentence; the model's other fields follow, as the English answer gives its whole row
+    entry, asked = entries[0], decision.attribute or "task"
+    lines = [language.text("field", lang, model=entry.model, field=language.field_name(asked, lang),
+                           value=field_value(entry, asked) or "") or ""]
+    lines += [f"- {language.field_name(f, lang)}: {value}" for f in every
+              if f != asked and (value := field_value(entry, f))]
+    return "\n".join(lines)
 
 
 # a word standing for a model named earlier in the conversation

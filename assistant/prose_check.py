@@ -15,7 +15,7 @@ _CITATION = re.compile(r"\s*\[\d+\]")
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nothing|neither|nor|without|cannot)\b|n['’]t\b", re.I)
 # tokens that carry a fact: numbers, versions, identifiers (benchmark_app, major.minor, 608x608, INT8)
 _FACT_TOKEN = re.compile(r"\b\w*\d\w*(?:[.x]\w+)*\b|\b\w+(?:[_.]\w+)+\b|\b[A-Z]{2,}\w*\b")
-_END = re.compile(r"[.!?][\"')\]]*$")
+_END = re.compile(r"[.!?。！？][\"')\]」』”）]*$")
 
 
 def repeated_phrase(text: str, *, words: int = 3, times: int = 2) -> str | None:

@@ -23,6 +23,12 @@ def assistant(tmp_path_factory) -> Assistant:
     return Assistant.create(settings)
 
 
+@pytest.fixture(scope="session")
+def quoting_assistant(assistant) -> Assistant:
+    """The same assistant with the LLM's sentence off: its answers are the quotes, composed in milliseconds."""
+    return Assistant.create(assistant.settings.replace(llm_summary=False))
+
+
 def test_catalog_answers_are_exact_and_need_no_llm(assistant):
     answer = assistant.ask("What is the input size of ssd-resnet34-1200-onnx?")
     assert "1200x1200" in answer.answer and answer.route == "catalog"
@@ -228,7 +234,7 @@ def answer_form_problems(answer: str, faq_text: str) -> list[str]:
     if phrase := repeated_phrase(prose, words=4, times=3):
         found.append(f"repeats '{phrase}'")
     found += [f"cut off: {s[-40:]}" for s in own
-              if is_cut_off(_CITATION_OR_URL.sub("", s)) and not s.endswith(":") and not _ends_on_url(s)]
+              if is_cut_off(_CITATION_OR_URL.sub("", s)) and not s.endswith((":", "：")) and not _ends_on_url(s)]
     return found
 
 
@@ -246,19 +252,28 @@ def test_the_answer_form_check_finds_loops_and_cut_offs_but_not_the_faqs_own_tex
     assert answer_form_problems("It is fast. [1]\n\n> It is fast.\n\n> It is fast.", faq)[0].startswith("says three")
 
 
-@pytest.mark.model
-@pytest.mark.parametrize("question_set", ["paraphrases.jsonl", *(f"blind{n}.jsonl" for n in range(1, 16))])
-def test_quality_on_question_sets_written_apart_from_the_dev_set(assistant, question_set):
-    """Other question sets: the method must generalise. paraphrases.jsonl was written apart from the dev
-    set; blind1-15 by helpers that saw only the FAQ, the dev set's format and the tool contract, not the
-    code, each in another style (their first runs: 40/50, 47/60, 37/45, 42/50, 42/50, 46/50, 48/50, 39/50,
-    25/50, 33/50, 34/50, 32/50, 41/50, 45/50 and 43/50 right; the fixes since were general methods)."""
+def _scored(assistant: Assistant, question_set: str):
     from assistant.evaluation import evaluate, load_questions
 
     questions = load_questions(PROJECT_ROOT / "tests" / "data" / question_set)
-    report = evaluate(lambda q: assistant.ask(q, tools="plan").to_dict(), questions)
+    return evaluate(lambda q: assistant.ask(q, tools="plan").to_dict(), questions)
+
+
+def _faq_text(assistant: Assistant) -> str:
+    return " ".join(" ".join(chunk.text.split()) for chunk in assistant.chunks.values())
+
+
+@pytest.mark.parametrize("question_set", ["paraphrases.jsonl", *(f"blind{n}.jsonl" for n in range(1, 16))])
+def test_quality_on_question_sets_written_apart_from_the_dev_set(quoting_assistant, question_set):
+    """Other question sets: the method must generalise. paraphrases.jsonl was written apart from the dev
+    set; blind1-15 by helpers that saw only the FAQ, the dev set's format and the tool contract, not the
+    code, each in another style (their first runs: 40/50, 47/60, 37/45, 42/50, 42/50, 46/50, 48/50, 39/50,
+    25/50, 33/50, 34/50, 32/50, 41/50, 45/50 and 43/50 right; the fixes since were general methods).
+    Scored on the answers without the LLM's sentence, which is checked apart below: sources, facts,
+    refusals and routing are the retrieval's and the composition's."""
+    report = _scored(quoting_assistant, question_set)
     metrics = report.metrics()
-    faq_text = " ".join(" ".join(chunk.text.split()) for chunk in assistant.chunks.values())
+    faq_text = _faq_text(quoting_assistant)
     for row in report.rows:  # every answer reads as sentences: no loop, nothing cut off
         assert answer_form_problems(row["answer"], faq_text) == [], (row["id"], row["answer"])
     # blind12 asks every FAQ entry in words none of the FAQ's: 46/50 now, recall 0.88 and refusals 0.94
@@ -273,6 +288,20 @@ def test_quality_on_question_sets_written_apart_from_the_dev_set(assistant, ques
     assert metrics["catalog_fact_accuracy"] >= (0.9 if question_set == "blind15.jsonl" else 0.95)
     assert metrics["refusal_accuracy"] >= (0.9 if hardest else 0.95)
     assert metrics["tool_routing_accuracy"] >= 0.95 and metrics["tool_calls_on_non_tool_questions"] == 0
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("question_set", ["paraphrases.jsonl", "blind12.jsonl"])
+def test_the_llms_sentence_never_loops_nor_turns_a_right_answer_wrong(assistant, quoting_assistant, question_set):
+    """With the LLM's sentence on: every answer still reads as sentences, and every question answered right
+    from the quotes alone stays right (a sentence that would contradict or drop its quote is not shown)."""
+    with_llm, quotes_only = _scored(assistant, question_set), _scored(quoting_assistant, question_set)
+    faq_text = _faq_text(assistant)
+    for row in with_llm.rows:
+        assert answer_form_problems(row["answer"], faq_text) == [], (row["id"], row["answer"])
+    right_from_quotes = {row["id"] for row in quotes_only.rows if row["passed"]}
+    assert right_from_quotes <= {row["id"] for row in with_llm.rows if row["passed"]}
+    assert any("In short:" in row["answer"] for row in with_llm.rows)  # the LLM did add sentences
 
 
 @pytest.mark.model
