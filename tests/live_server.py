@@ -17,15 +17,21 @@ SHARED_EMBEDDER = PROJECT_ROOT / ".cache" / "embedder"
 """The app's own embedder cache (gitignored); linked into tmp caches so it is exported only once."""
 
 
-def web_settings(root: Path, **changes: object) -> Settings:
-    """Settings whose cache and history live under `root`; the exported embedder is shared."""
-    cache = root / "cache"
+def shared_cache(cache: Path) -> Path:
+    """A cache folder whose embedder exports and trained intent classifier are the shared ones (building
+    them takes about two minutes on two cores; they depend on the installed model files only)."""
     cache.mkdir(parents=True, exist_ok=True)
     try:
         SHARED_EMBEDDER.mkdir(parents=True, exist_ok=True)
         (cache / "embedder").symlink_to(SHARED_EMBEDDER, target_is_directory=True)
-    except OSError:  # read-only checkout: export into tmp instead
+    except OSError:  # read-only checkout, or linked already: export into tmp instead
         pass
+    return cache
+
+
+def web_settings(root: Path, **changes: object) -> Settings:
+    """Settings whose cache and history live under `root`; the exported embedders are shared."""
+    cache = shared_cache(root / "cache")
     return Settings(cache_dir=cache, history_db=cache / "history.sqlite").replace(**changes)
 
 

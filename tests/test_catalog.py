@@ -214,6 +214,12 @@ def test_a_publisher_is_also_found_in_the_models_link(catalog, question, expecte
     assert {e.model for e in _aggregate(catalog, question).entries} == expected
 
 
+def test_several_publishers_in_one_question_are_all_kept(catalog):
+    answer = _aggregate(catalog, "Which models are from Microsoft or Google?")
+    assert {e.model for e in answer.entries} == {"Phi3-4k-mini-Instruct", "Gemma-2-9B"}
+    assert "come from Microsoft or Google" in answer.text or "come from Google or Microsoft" in answer.text
+
+
 def test_the_largest_image_resolution_compares_images_only(catalog):
     answer = _aggregate(catalog, "what's the biggest image resolution in the list, in total pixels?")
     assert [e.model for e in answer.entries] == ["ssd-resnet34-1200-onnx"]

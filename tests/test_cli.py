@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from live_server import shared_cache
 
 from assistant.config import PROJECT_ROOT
 
@@ -17,7 +18,7 @@ from assistant.config import PROJECT_ROOT
 @pytest.fixture(scope="session")
 def cli_env(tmp_path_factory) -> dict[str, str]:
     """Environment for `ovperf`: a session cache (index, embedder export), the project's models folder."""
-    cache = tmp_path_factory.mktemp("cli-cache")
+    cache = shared_cache(tmp_path_factory.mktemp("cli-cache"))
     return {**os.environ, "OVPERF_CACHE_DIR": str(cache), "OVPERF_MODELS_DIR": str(PROJECT_ROOT / "models"),
             "PYTHONIOENCODING": "utf-8"}
 

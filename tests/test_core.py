@@ -6,9 +6,10 @@ import re
 from collections import Counter
 
 import pytest
+from live_server import web_settings
 
 from assistant.answer import DoneEvent, SourcesEvent, TokenEvent, ToolResultEvent, ToolStartedEvent
-from assistant.config import PROJECT_ROOT, Settings
+from assistant.config import PROJECT_ROOT
 from assistant.core import Assistant
 from assistant.errors import InvalidQuestion
 from assistant.prose_check import is_cut_off, repeated_phrase
@@ -17,9 +18,7 @@ from assistant.prose_check import is_cut_off, repeated_phrase
 @pytest.fixture(scope="session")
 def assistant(tmp_path_factory) -> Assistant:
     """One assistant for the session; the LLM loads only when a test needs generation."""
-    cache = tmp_path_factory.mktemp("core-cache")
-    settings = Settings(cache_dir=cache, history_db=cache / "history.sqlite", models_dir=PROJECT_ROOT / "models",
-                        tools_mode="plan")
+    settings = web_settings(tmp_path_factory.mktemp("core"), models_dir=PROJECT_ROOT / "models", tools_mode="plan")
     return Assistant.create(settings)
 
 
@@ -310,3 +309,12 @@ def test_each_question_of_a_message_is_quoted_from_its_own_passage(assistant):
     answer = assistant.ask("How frequently is the data refreshed, and is the list going to grow?")
     assert "major.minor" in answer.answer and "added periodically" in answer.answer
     assert answer.answer.count("The FAQ says, under") == 2
+
+
+def test_a_catalog_question_in_another_language_gets_the_asked_field_then_the_whole_row(quoting_assistant):
+    answer = quoting_assistant.ask("Quelle est la tâche et la taille d'entrée de yolov8n ?")
+    assert answer.language == "fr" and answer.route == "catalog"
+    first, *rest = answer.answer.splitlines()
+    assert "yolov8n" in first and ("608x608" in first or "object detection" in first)
+    assert "608x608" in answer.answer and "object detection" in answer.answer and "Yolov8nano" in answer.answer
+    assert len(rest) == 3 and all(line.startswith("- ") for line in rest)

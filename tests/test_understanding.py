@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from live_server import shared_cache
 
 from assistant import language, prose_check
 from assistant.config import PROJECT_ROOT
@@ -20,7 +21,7 @@ def understanding(tmp_path_factory):
     from assistant.understanding import Understanding
 
     chunks = [c for d in load_documents([PROJECT_ROOT / "knowledge"]) for c in d.chunks]
-    return Understanding.shared(tmp_path_factory.mktemp("cache") / "embedder", chunks)
+    return Understanding.shared(shared_cache(tmp_path_factory.mktemp("cache")) / "embedder", chunks)
 
 
 def test_the_corpus_is_labelled_with_known_intents_and_fields():
