@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import re
 import threading
 import time
 import unicodedata
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -218,7 +220,8 @@ class Assistant:
         caller = caller or Caller()
         tools_mode = (caller.policy or self.tool_policy).answer_mode(caller.front_end, tools)
         answer = Answer(question=question, answer="", id=answer_id)
-        answer.language = language.detect(question) if self.understanding is not None else "en"
+        answer.language = (language.detect(question, jargon=self.relevance.words)
+                           if self.understanding is not None else "en")
         if answer.language == "en":
             # "how ofen do u publish new perf numbers": routing and retrieval see the words meant
             question = self.spelling.fix(expand_shorthand(question))
@@ -292,10 +295,10 @@ class Assistant:
     def _route(self, question: str, history: Sequence[dict[str, str]], prediction: Prediction | None = None,
                lang: str = "en") -> Route:
         if prediction is not None and lang != "en":
-            return self._intent_route(question, prediction)
+            return self._with_numbers(question, self._intent_route(question, prediction))
         decision = route(question, self.catalog)
         if prediction is not None:
-            decision = self._reconciled(question, decision, prediction)
+            decision = self._with_numbers(question, self._reconciled(question, decision, prediction))
         if decision.kind == "faq" and history:
             # a short follow-up ("and for yolov8n?") inherits what the previous question asked about
             previous = next((t["content"] for t in reversed(history) if t.get("role") == "user"), "")
@@ -305,6 +308,20 @@ class Assistant:
                 entries = tuple(m.entry for m in matches if m.weight == matches[0].weight)
                 return Route(kind="catalog", entries=entries, attribute=attribute)
         return decision
+
+    def _with_numbers(self, question: str, decision: Route) -> Route:
+        """A run request's numeric settings the patterns did not read ("5 iteraciones", "生成は256トークン"),
+        read by the slot filler learned from examples; what the patterns read stays."""
+        if decision.kind != "tool" or not decision.tool or self.understanding is None:
+            return decision
+        properties = self.tools.get(decision.tool).parameters.get("properties", {})
+        wanted = {name for name, spec in properties.items() if spec.get("type") == "integer"} - set(decision.arguments)
+        found = self.understanding.slots.slots(question, wanted)
+        # a number the patterns gave to a setting already is not read twice (unless the message says it twice)
+        said = Counter(int(n) for n in re.findall(r"\d+", question))
+        taken = Counter(value for value in decision.arguments.values() if isinstance(value, int))
+        found = {name: value for name, value in found.items() if said[value] > taken[value]}
+        return dataclasses.replace(decision, arguments={**decision.arguments, **found}) if found else decision
 
     def _reconciled(self, question: str, rules: Route, prediction: Prediction) -> Route:
         """The rules' route, unless the intent learned from the corpus confidently says otherwise: a how-to

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Collection
 from typing import Any
 
 LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "zh", "ja", "ko")
@@ -36,8 +37,9 @@ def _lingua() -> Any:
         return _detector
 
 
-def detect(text: str) -> str:
-    """ISO 639-1 code of the message's language (one of LANGUAGES; "en" when unsure)."""
+def detect(text: str, *, jargon: Collection[str] = ()) -> str:
+    """ISO 639-1 code of the message's language (one of LANGUAGES; "en" when unsure). `jargon`: the
+    knowledge's own English words (benchmark, latency, tokens), which messages in any language borrow."""
     if _KANA.search(text):
         return "ja"
     if _HANGUL.search(text):
@@ -46,13 +48,27 @@ def detect(text: str) -> str:
         return "zh"
     if len(_LATIN_WORD.findall(text)) < 3:
         return "en"
+    code, sure = _latin_language(text)
+    if code == "en" or sure:
+        return code
+    # English jargon pulls a Spanish sentence towards English: the message's own words decide
+    own = " ".join(w for w in _LATIN_WORD.findall(text) if w.lower() not in jargon)
+    if jargon and len(_LATIN_WORD.findall(own)) >= 3:
+        again, sure = _latin_language(own)
+        if again == code and sure:
+            return code
+    return "en"
+
+
+def _latin_language(text: str) -> tuple[str, bool]:
+    """lingua's best language and whether it is sure of it: confident, or English ruled out."""
     values = _lingua().compute_language_confidence_values(text)
     best = values[0]
     code = best.language.iso_code_639_1.name.lower()
     english = next((v.value for v in values if v.language.iso_code_639_1.name == "EN"), 0.0)
     # English words (benchmark, DeepSeek, the model names) pull a French sentence towards English; the
     # detector ruling English out is as good as being sure of the other language
-    return code if code == "en" or best.value >= _SURE or english <= _RULED_OUT else "en"
+    return code, best.value >= _SURE or english <= _RULED_OUT
 
 
 def warm_up() -> None:

@@ -1,4 +1,4 @@
-"""Language-independent understanding: intent, asked field and FAQ passages for any language.
+"""Language-independent understanding: intent, asked field, FAQ passages and run settings, any language.
 
 One multilingual-e5-small embedder serves the intent classifier (assistant/intent.py), the
 search over the FAQ's passages for questions not in English, and the ranking of the sentences
@@ -19,6 +19,7 @@ import numpy as np
 from assistant.intent import IntentClassifier, Prediction
 from assistant.knowledge import Chunk
 from assistant.multilingual import MultilingualEmbedder
+from assistant.slots import SlotFiller
 
 _shared: dict[str, Understanding] = {}
 _shared_lock = threading.Lock()
@@ -38,6 +39,7 @@ class Understanding:
     def __init__(self, embedder: MultilingualEmbedder, classifier: IntentClassifier, chunks: Sequence[Chunk]) -> None:
         self.embedder = embedder
         self.classifier = classifier
+        self.slots = SlotFiller(embedder)  # the settings a run request gives as numbers
         self.passages = [c for c in chunks if c.kind in {"faq", "section"}]
         self._vectors = embedder.encode([c.text for c in self.passages], kind="passage") if self.passages else None
 

@@ -112,3 +112,22 @@ def test_the_trained_classifier_is_cached_and_reloaded_with_the_same_predictions
     question = "How many models in the catalog take a 128K input?"
     assert np.allclose(list(again.predict(question).probabilities.values()),
                        list(first.predict(question).probabilities.values()))
+
+
+SETTINGS = {"prompt_tokens", "max_new_tokens", "iterations", "seconds"}
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("Corre el benchmark de LLM con 5 iteraciones, por favor.", {"iterations": 5}),
+    ("LLMのベンチマーク：プロンプトは1024トークン、生成は256トークン、3回繰り返しで。",
+     {"prompt_tokens": 1024, "max_new_tokens": 256, "iterations": 3}),
+    ("Mesure le LLM avec un prompt de 256 tokens, génère 64 tokens, 4 itérations",
+     {"prompt_tokens": 256, "max_new_tokens": 64, "iterations": 4}),
+    ("测一下 LLM 的速度：输入 300 个 token，输出 50 个 token", {"prompt_tokens": 300, "max_new_tokens": 50}),
+    ("Ejecuta resnet-50 en la CPU durante 15 segundos", {"seconds": 15}),
+    # numbers of names, sizes and versions are no settings; a count of something else is none either
+    ("Bench Llama-3-8b, mobilenet-v2 and a 224x224 model on 2024.1", {}),
+    ("Wie schnell ist mein Rechner? Teste 3 Modelle", {}),
+])
+def test_the_numbers_of_a_run_request_are_read_as_its_settings_in_any_language(understanding, message, expected):
+    assert understanding.slots.slots(message, SETTINGS) == expected
