@@ -489,13 +489,13 @@ class Assistant:
         t0 = time.perf_counter()
         passages = self.understanding.search(question, k=self.settings.top_k)
         answer.timings_ms["retrieval"] = (time.perf_counter() - t0) * 1000
-        best = passages[0].similarity if passages else 0.0
+        best = max((p.similarity for p in passages), default=0.0)  # the passage's own words, calibrated
         if (not passages or best < FOREIGN_MIN_SIMILARITY
                 or (prediction is not None and prediction.label == "out_of_scope")):
             yield _refusal(answer, started)
             return
-        cited = [Source(id=p.chunk.id, title=p.chunk.title, text=p.chunk.text, score=p.similarity,
-                        file=p.chunk.source) for p in passages if p.similarity >= best - FOREIGN_CITE_MARGIN]
+        cited = [Source(id=p.chunk.id, title=p.chunk.title, text=p.chunk.text, score=p.score,
+                        file=p.chunk.source) for p in passages if p.score >= passages[0].score - FOREIGN_CITE_MARGIN]
         answer.sources = cited
         yield SourcesEvent(cited)
         candidates = sentences(source_body(cited[0])) or [cited[0].text.strip()]

@@ -45,6 +45,7 @@ class Example:
     lang: str
     set: str
     attribute: str | None = None
+    passage: str | None = None  # for faq questions: the FAQ heading the answer is under
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def load_corpus(path: Path = CORPUS) -> list[Example]:
         if line.strip():
             record = json.loads(line)
             examples.append(Example(question=record["question"], label=record["label"], lang=record["lang"],
-                                    set=record["set"], attribute=record.get("attribute")))
+                                    set=record["set"], attribute=record.get("attribute"),
+                                    passage=record.get("passage")))
     return examples
 
 

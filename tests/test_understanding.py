@@ -30,6 +30,10 @@ def test_the_corpus_is_labelled_with_known_intents_and_fields():
     assert {e.label for e in examples} == set(INTENTS)
     assert {e.lang for e in examples} >= {"en", "de", "fr", "es", "zh", "ja"}
     assert {e.attribute for e in examples if e.attribute} <= {"input_size", "task", "network", "url"}
+    headings = {c.title for d in load_documents([PROJECT_ROOT / "knowledge"]) for c in d.chunks
+                if c.kind in {"faq", "section"}}
+    assert {e.passage for e in examples if e.passage} <= headings  # a labelled answer is an FAQ entry
+    assert all(e.label == "faq" for e in examples if e.passage)
     lines = CORPUS.read_text(encoding="utf-8").splitlines()
     assert len({json.loads(line)["question"].lower() for line in lines}) == len(lines)  # no duplicates
 
