@@ -217,6 +217,9 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
             size = f"{match.group(2)}x{match.group(3)}"
         else:
             size = normalize_size(match.group(4))
+        if comparison := _size_comparison(question, match):  # "larger than 224x224", "8K 以上"
+            filters["input_size_compare"] = f"{comparison}{size}"
+            break
         if size in known_sizes:  # "have NOT an input size of 128K": every size but that one
             negated = _NEGATION.search(question[max(0, match.start() - 30):match.start()])
             filters["input_size_not" if negated else "input_size"] = size
@@ -249,6 +252,59 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
         if publishers:
             filters["network"] = "|".join(publishers)
     return filters
+
+
+# a comparison said next to a size, in the languages the assistant answers in
+_ABOVE = re.compile(r"\b(?:larger|bigger|greater|higher|longer|more|above|over|exceed\w*|beyond|größer|grösser|mehr"
+                    r"|über|länger|höher|plus grand\w*|plus long\w*|supérieur\w*|au-delà|plus de|mayor(?:es)?"
+                    r"|más grandes?|más larg[oa]s?|más de|superior(?:es)?|maggior[ei]|più grand[ei]|più lung[oh]i?"
+                    r"|maior(?:es)?|mais de)\b"
+                    r"|より大きい|より長い|を超え|超え|超过|超過|大于|大於|高于|长于|보다 큰|초과", re.I)
+_BELOW = re.compile(r"\b(?:smaller|less|lower|shorter|fewer|below|under|kleiner|weniger|unter|kürzer|niedriger"
+                    r"|plus petit\w*|plus court\w*|moins de|inférieur\w*|menor(?:es)?|más pequeñ[oa]s?|más cort[oa]s?"
+                    r"|menos de|inferior(?:es)?|minor[ei]|più piccol[oi]|più cort[oi])\b"
+                    r"|より小さい|より短い|未満|小于|小於|低于|短于|不到|보다 작은|미만", re.I)
+_OR_EQUAL = re.compile(r"\b(?:at least|or more|or larger|or above|at most|or less|or smaller|up to|mindestens"
+                       r"|höchstens|au moins|au plus|al menos|como máximo|almeno|al massimo|pelo menos|no máximo)\b"
+                       r"|以上|以下|至少|至多|最多|이상|이하", re.I)
+_AT_MOST = re.compile(r"\b(?:at most|or less|or smaller|up to|höchstens|au plus|como máximo|al massimo|no máximo)\b"
+                      r"|以下|至多|最多|이하", re.I)
+
+
+def _size_comparison(question: str, match: re.Match[str]) -> str:
+    """">", ">=", "<" or "<=" when the words next to a size compare with it, else "" (also for "no more and
+    no less"); "side" follows when a bare number counts the pixels of an image's side."""
+    near = f"{question[max(0, match.start() - 30):match.start()]} {question[match.end():match.end() + 14]}"
+    if _OR_EQUAL.search(near):
+        operator = "<=" if _AT_MOST.search(near) else ">="
+    elif found := _BELOW.search(near) or _ABOVE.search(near):
+        if _NEGATED_COMPARISON.search(near[:found.start()]):
+            return ""
+        operator = "<" if _BELOW.search(near) else ">"
+    else:
+        return ""
+    side = match.group(4) and _PIXELS.search(question[match.end():match.end() + 24])
+    return f"{operator}side:" if side else operator
+
+
+_NEGATED_COMPARISON = re.compile(r"\b(?:no|not|nicht|keine?|pas|ni|non|nem|não)\s*$|不\s*$", re.I)
+_PIXELS = re.compile(r"\b(?:pixels?|px|pixel[ns]?|píxeles|pixeles)\b|像素|ピクセル|픽셀", re.I)
+
+
+def _compares(entry: CatalogEntry, comparison: str) -> bool:
+    """The entry's input size is of the compared size's kind and on the asked side of it ("side:": the longer
+    side of an image against a number of pixels)."""
+    operator, side, size = re.match(r"([<>]=?)(side:)?(.*)", comparison).groups()
+    if side:
+        image = re.fullmatch(r"(\d+)x(\d+)", normalize_size(entry.input_size))
+        mine, theirs = (("side", max(int(image.group(1)), int(image.group(2)))) if image else None,
+                        ("side", int(size)))
+    else:
+        mine, theirs = _size_value(entry.input_size), _size_value(size)
+    if mine is None or theirs is None or mine[0] != theirs[0]:
+        return False
+    return {">": mine[1] > theirs[1], ">=": mine[1] >= theirs[1], "<": mine[1] < theirs[1],
+            "<=": mine[1] <= theirs[1]}[operator]
 
 
 def _names_task(task: str, question_tokens: set[str]) -> bool:
@@ -284,8 +340,8 @@ def _publisher_word(token: str) -> str:
     return "huggingface" if token in {"hugginface", "huggingface", "hugging", "hf"} else token
 
 
-_EXTREME = re.compile(r"\b(?P<max>longest|largest|biggest|highest|most|max(?:imum)?)\b|\b(?P<min>shortest|smallest"
-                      r"|lowest|least|min(?:imum)?)\b", re.I)
+_EXTREME = re.compile(r"\b(?P<max>longest|largest|biggest|highest|(?<!at )most|max(?:imum)?)\b|\b(?P<min>shortest"
+                      r"|smallest|lowest|(?<!at )least|min(?:imum)?)\b", re.I)  # "at most 8K" is a comparison
 
 # an extreme of the input ("the largest input resolution", "the shortest context"), not "the most recent round"
 _EXTREME_INPUT = re.compile("(?:" + _EXTREME.pattern + r")\W+(?:[\w-]+\W+){0,2}?"
@@ -393,6 +449,8 @@ def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:
         return False
     if "input_size_not" in filters and normalize_size(entry.input_size) == filters["input_size_not"]:
         return False
+    if "input_size_compare" in filters and not _compares(entry, filters["input_size_compare"]):
+        return False
     return "network" not in filters or bool(set(filters["network"].split("|")) & _publisher_words(entry))
 
 
@@ -422,4 +480,9 @@ def _describe_filters(filters: dict[str, str]) -> str:
         parts.append(f"do not use input size {_size_label(filters['input_size_not'])}")
     if "input_size" in filters:
         parts.append(f"use input size {_size_label(filters['input_size'])}")
+    if "input_size_compare" in filters:
+        operator, side, size = re.match(r"([<>]=?)(side:)?(.*)", filters["input_size_compare"]).groups()
+        words = {">": "larger than", ">=": "of at least", "<": "smaller than", "<=": "of at most"}[operator]
+        parts.append(f"have images with a side {words} {size} pixels" if side
+                     else f"have an input size {words} {_size_label(size)}")
     return " and ".join(p for p in parts if p) or "in total"

@@ -220,6 +220,21 @@ def test_several_publishers_in_one_question_are_all_kept(catalog):
     assert "come from Microsoft or Google" in answer.text or "come from Google or Microsoft" in answer.text
 
 
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Which vision models have an input larger than 224x224?",
+     {"yolov8n", "ssd-resnet34-1200-onnx", "mask_rcnn_resnet50_atrous_coco"}),
+    ("Which LLMs have a context of at most 8K?",
+     {"Gemma-2-9B", "Llama-2-7b-chat", "Llama-3-8b", "Phi3-4k-mini-Instruct"}),
+    ("Welche Modelle haben eine Eingabegröße über 32K?",
+     {n for n, _, _, _, size in ROWS if size.strip() == "128K"}),
+    ("入力サイズが 608x608 以上のモデルは？", {"yolov8n", "ssd-resnet34-1200-onnx", "mask_rcnn_resnet50_atrous_coco"}),
+])
+def test_a_size_compared_with_selects_the_sizes_on_its_side_of_the_same_kind(catalog, question, expected):
+    answer = _aggregate(catalog, question)
+    assert {e.model for e in answer.entries} == expected, answer.text
+    assert "use input size" not in answer.text  # a comparison is not an equality
+
+
 def test_the_largest_image_resolution_compares_images_only(catalog):
     answer = _aggregate(catalog, "what's the biggest image resolution in the list, in total pixels?")
     assert [e.model for e in answer.entries] == ["ssd-resnet34-1200-onnx"]
