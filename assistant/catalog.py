@@ -139,6 +139,9 @@ class Catalog:
         network_counts = Counter(entry.network for entry in self.entries)
         shared = {network for network, count in network_counts.items() if count > 1}
         self._aliases = {entry.model: _aliases(entry, shared) for entry in self.entries}
+        # a number the table gives as an input size ("FLUX.1-schnell 77, like Stable Diffusion?") is a value
+        # said about the model, not a version of its name
+        self._size_values = {normalize_size(entry.input_size) for entry in self.entries}
         counts = Counter(tok for aliases in self._aliases.values() for tok in set().union(*aliases))
         n = max(len(self.entries), 1)
         self._idf = {tok: math.log(1 + n / c) for tok, c in counts.items()}
@@ -234,7 +237,8 @@ class Catalog:
             if word in _VARIANT_WORDS or word in _SOFT_NAME_WORDS:
                 return True
             following = words[i + 1].lower() if i + 1 < len(words) else ""
-            return bool(_VERSION_OR_SIZE.fullmatch(word)) and following not in _UNITS
+            return (bool(_VERSION_OR_SIZE.fullmatch(word)) and following not in _UNITS
+                    and normalize_size(word) not in self._size_values)
 
         runs: list[list[int]] = []
         for i in range(len(words)):

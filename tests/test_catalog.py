@@ -199,6 +199,13 @@ def test_a_model_named_next_to_another_of_its_family_is_still_itself(catalog):
     assert catalog.other_model("Llama-3-8b vs Llama-2-7b-chat", llama2) is None
 
 
+def test_a_size_said_after_a_name_is_a_value_not_a_version(catalog):
+    flux = next(e for e in catalog if e.model == "FLUX.1-schnell")
+    assert catalog.other_model("Is the input size of FLUX.1-schnell 77, like the other one?", flux) is None
+    resnet = next(e for e in catalog if e.model == "resnet-50")
+    assert catalog.other_model("input size of resnet 101?", resnet) is not None  # a version the table lacks
+
+
 def test_a_lone_number_elsewhere_does_not_name_a_model(catalog):
     llama32 = next(e for e in catalog if e.model == "Llama-3.2-3B-Instruct")  # "2" of "Gaudi 2" is not its 3.2
     assert catalog.other_model("tokens per second of Llama-3-70B on a Gaudi 2", llama32) == "Llama-3-70B"
