@@ -21,6 +21,8 @@ def summarize(call: ToolCall, *, cite: str = "") -> str:
         return _benchmark(result, cite)
     if call.name == "benchmark_llm":
         return _llm(result, cite)
+    if call.name == "benchmark_diffusion":
+        return _diffusion(result, cite)
     if call.name == "system_info":
         return _system(result, cite)
     return f"{call.name} finished: {result}"
@@ -99,6 +101,18 @@ def _llm(r: dict[str, Any], cite: str) -> str:
             f"first-token latency {_num(r.get('first_token_ms'), 1)} ms, second-token latency "
             f"{_num(r.get('second_token_ms'), 1)} ms/token, {_num(r.get('tokens_per_s'), 1)} tokens/s, "
             f"peak memory {_num(r.get('peak_rss_mb'), 0)} MB.")
+    if r.get("note"):
+        text += f" Note: {r['note']}."
+    return text
+
+
+def _diffusion(r: dict[str, Any], cite: str) -> str:
+    text = (f"Measured the diffusion pipeline {r.get('workload')} ({str(r.get('precision', '')).upper()} weights) "
+            f"on {r.get('device', 'CPU')} with openvino-genai's Text2ImagePipeline (llm_bench-style{cite}, warm-up "
+            f"excluded, {r.get('iterations', '?')} image(s) of {r.get('width')}x{r.get('height')}, "
+            f"{r.get('steps', '?')} steps, {r.get('text_tokens', '?')} text tokens): "
+            f"{_num(r.get('seconds_per_image'), 1)} s per image, {_num(r.get('seconds_per_step'), 2)} s per "
+            f"denoising step, peak memory {_num(r.get('peak_rss_mb'), 0)} MB.")
     if r.get("note"):
         text += f" Note: {r['note']}."
     return text

@@ -487,11 +487,12 @@ def ensure_diffusion_in_subprocess(name: str, precision: str, models_dir: Path, 
                str(Path(models_dir).resolve()), *(["--tiny"] if tiny else [])]
     deadline = time.monotonic() + timeout_s
     with tempfile.TemporaryFile(mode="w+") as errors:
+        from assistant.tools.benchmark import _die_with
         from assistant.tools.slot import held_fds
 
-        # the child keeps the one-benchmark-at-a-time slot taken while it lives (see slot.py)
+        # like benchmark_app: its own process group, killed with this process, holding the benchmark slot
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, cwd=PROJECT_ROOT,
-                                 pass_fds=held_fds())
+                                 start_new_session=True, pass_fds=held_fds(), preexec_fn=_die_with(os.getpid()))
         reader = threading.Thread(target=_relay_progress, args=(child.stdout, progress), daemon=True)
         reader.start()
         try:
