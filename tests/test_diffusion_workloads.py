@@ -254,6 +254,7 @@ def test_summary_states_the_figures_and_that_weights_are_random():
               "peak_rss_mb": 3100.0, "note": dw.RANDOM_WEIGHTS_NOTE}
     text = summarize(ToolCall(name="benchmark_diffusion", arguments={}, status="ok", result=result))
     assert "21.4 s per image" in text and "3.91 s per denoising step" in text and "512x512" in text
+    assert "1 image of 512x512, 4 steps, 77 text tokens" in text
     assert "weights are random" in text and "same latent shape" in text
 
 
