@@ -333,6 +333,21 @@ def bench_llm(
                   settings_from(), as_json)
 
 
+@app.command("bench-diffusion")
+def bench_diffusion(
+    model: Annotated[str, typer.Option(
+        "--model", help="Catalog diffusion pipeline: Stable-Diffusion-V1-5 or FLUX.1-schnell.")
+    ] = "Stable-Diffusion-V1-5",
+    precision: Annotated[str | None, typer.Option("--precision", help="int8 (default), int4 or fp16")] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps per image")] = 4,
+    iterations: Annotated[int, typer.Option("--iterations", help="Measured images after one warm-up")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure a diffusion pipeline with Text2ImagePipeline: seconds per image and per step, peak memory."""
+    _run_tool_cli("benchmark_diffusion", dict(model=model, precision=precision, steps=steps, iterations=iterations),
+                  settings_from(), as_json)
+
+
 @app.command()
 def sysinfo(as_json: JsonOpt = False) -> None:
     """CPU, ISA (AVX2, AVX-512, VNNI, AMX), memory, OpenVINO version and devices."""
@@ -354,7 +369,8 @@ def history(
     table = Table("id", "when", "kind", "model", "device", "hint", "precision", "median ms", "FPS")
     for row in store.list(limit=limit):
         result = row.get("result") or {}
-        latency = (result.get("latency_ms") or {}).get("median") or result.get("first_token_ms")
+        latency = ((result.get("latency_ms") or {}).get("median") or result.get("first_token_ms")
+                   or 1000 * (result.get("seconds_per_image") or 0))  # a diffusion run: ms per image
         fps = result.get("throughput_fps") or result.get("tokens_per_s")
         table.add_row(str(row.get("id")), str(row.get("created_at", ""))[:19], str(row.get("kind")),
                       str(row.get("model")), str(row.get("device") or ""), str(row.get("hint") or ""),

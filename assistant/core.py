@@ -718,6 +718,8 @@ def _method_query(decision: Route) -> str:
     """A retrieval query for the FAQ passages that describe how a tool measures."""
     if decision.tool == "benchmark_llm":
         return "llm_bench foundational models LLMs OpenVINO GenAI"
+    if decision.tool == "benchmark_diffusion":
+        return "diffusers Stable-Diffusion llm_bench OpenVINO GenAI"
     if decision.tool == "system_info":
         return "INT8 VNNI DL Boost AVX-512 CPU low-precision"
     if decision.arguments.get("hint") == "throughput":

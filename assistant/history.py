@@ -19,7 +19,7 @@ from typing import Any
 
 from assistant.errors import AssistantError
 
-KINDS = ("run_benchmark", "benchmark_llm")
+KINDS = ("run_benchmark", "benchmark_llm", "benchmark_diffusion")
 EXPORT_FORMATS = ("json", "csv")
 _COLUMNS = ("id", "kind", "created_at", "model", "device", "hint", "precision")
 _SCHEMA = """

@@ -25,6 +25,8 @@ from assistant.catalog_qa import (
 )
 from assistant.grounding import content_words
 from assistant.phrasing import asked_clause, asked_sentence, is_claim
+from assistant.tools.diffusion_bench import arguments_from_text as diffusion_arguments
+from assistant.tools.diffusion_workloads import is_diffusion_workload
 from assistant.tools.llm_workloads import is_llm_workload
 
 _MY_MACHINE = (r"\b(?:on|of|for|with|using)\s+(?:my|this|the local|our|the current)\s+"
@@ -344,6 +346,8 @@ def _benchmark_route(question: str, catalog: Catalog, *, asked_for: bool) -> Rou
         if arguments.get("precision") == "int8":
             llm_arguments["precision"] = "int8"
         return Route(kind="tool", tool="benchmark_llm", arguments=llm_arguments)
+    if is_diffusion_workload(str(arguments.get("model", ""))):  # a diffusion pipeline: Text2ImagePipeline
+        return Route(kind="tool", tool="benchmark_diffusion", arguments=diffusion_arguments(question, arguments))
     return Route(kind="tool", tool="run_benchmark", arguments=arguments)
 
 

@@ -21,6 +21,8 @@ def summarize(call: ToolCall, *, cite: str = "") -> str:
         return _benchmark(result, cite)
     if call.name == "benchmark_llm":
         return _llm(result, cite)
+    if call.name == "benchmark_diffusion":
+        return _diffusion(result, cite)
     if call.name == "system_info":
         return _system(result, cite)
     return f"{call.name} finished: {result}"
@@ -102,6 +104,23 @@ def _llm(r: dict[str, Any], cite: str) -> str:
     if r.get("note"):
         text += f" Note: {r['note']}."
     return text
+
+
+def _diffusion(r: dict[str, Any], cite: str) -> str:
+    text = (f"Measured the diffusion pipeline {r.get('workload')} ({str(r.get('precision', '')).upper()} weights) "
+            f"on {r.get('device', 'CPU')} with openvino-genai's Text2ImagePipeline (llm_bench-style{cite}, warm-up "
+            f"excluded, {_count(r.get('iterations'), 'image')} of {r.get('width')}x{r.get('height')}, "
+            f"{_count(r.get('steps'), 'step')}, {r.get('text_tokens', '?')} text tokens): "
+            f"{_num(r.get('seconds_per_image'), 1)} s per image, {_num(r.get('seconds_per_step'), 2)} s per "
+            f"denoising step, peak memory {_num(r.get('peak_rss_mb'), 0)} MB.")
+    if r.get("note"):
+        text += f" Note: {r['note']}."
+    return text
+
+
+def _count(number: Any, noun: str) -> str:
+    """'1 image', '4 steps'."""
+    return f"{number} {noun}" if number == 1 else f"{number if number is not None else '?'} {noun}s"
 
 
 def _system(r: dict[str, Any], cite: str) -> str:

@@ -152,8 +152,9 @@ def history_frame(runs: list[Mapping[str, Any]]) -> pd.DataFrame:
         rows.append({
             "id": run.get("id"), "date": pd.to_datetime(run.get("created_at"), utc=True, errors="coerce"),
             "tool": run.get("kind"), "model": model, "device": run.get("device") or "", "hint": hint,
-            "precision": precision, "latency_median_ms": _number(median if median is not None
-                                                                 else result.get("first_token_ms")),
+            "precision": precision, "latency_median_ms": _number(
+                median if median is not None else result.get("first_token_ms") if "first_token_ms" in result
+                else 1000 * result["seconds_per_image"] if _number(result.get("seconds_per_image")) else None),
             "throughput_fps": _number(result.get("throughput_fps")),
             "tokens_per_s": _number(result.get("tokens_per_s")),
             "series": " ".join(part for part in (model, precision, hint) if part),

@@ -14,10 +14,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import catalog_llm, catalog_vision, llm_compare, sections
+from benchmarks import catalog_diffusion, catalog_llm, catalog_vision, llm_compare, sections
 from benchmarks.common import RESULTS_DIR, machine_info
 
-SECTIONS = ("llm", "embedding", "retrieval", "answer", "cold", "tool", "vision", "catalog_llm")
+SECTIONS = ("llm", "embedding", "retrieval", "answer", "cold", "tool", "vision", "catalog_llm",
+            "catalog_diffusion")
 
 TARGETS = {  # description of each target
     "llm_vs_llamacpp": "openvino (assistant config) TPOT <= 0.9x llama.cpp",
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cold": lambda: sections.cold_start(cached_runs=2 if quick else 3, log=log),
         "tool": lambda: sections.tool_overhead(seconds=2 if quick else 5, repeats=1 if quick else 2, log=log),
         "catalog_llm": lambda: catalog_llm.section(quick=quick, log=log),
+        "catalog_diffusion": lambda: catalog_diffusion.run(steps=2 if quick else 4, repeats=1 if quick else 3, log=log),
         "vision": lambda: catalog_vision.run(seconds=3 if quick else 10,
                                              hints=("latency",) if quick else catalog_vision.HINTS, log=log),
     }

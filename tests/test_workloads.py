@@ -35,7 +35,8 @@ def test_buildable_set_is_in_the_catalog(catalog) -> None:
 @pytest.mark.parametrize(("name", "expected"), [
     ("Llama-3-8b", "benchmark_llm"),
     ("Qwen-2.5-7B-Instruct", "benchmark_llm"),
-    ("Stable-Diffusion-V1-5", "path"),
+    ("Stable-Diffusion-V1-5", "benchmark_diffusion"),
+    ("FLUX.1-schnell", "bench-diffusion --model FLUX.1-schnell"),
 ])
 def test_every_other_catalog_row_gets_an_explanation(catalog, name: str, expected: str) -> None:
     entry = catalog.find(name)

@@ -433,13 +433,18 @@ def _device_present(name: str, available: tuple[str, ...]) -> bool:
 
 
 def _valid_models_hint(catalog: Any, settings: Settings) -> str:
+    from assistant.tools.diffusion_workloads import is_diffusion_workload
     from assistant.tools.llm_workloads import is_llm_workload
 
     llms = [n for n in catalog.names() if n not in BUILDABLE and is_llm_workload(n)]
-    others = [n for n in catalog.names() if n not in BUILDABLE and n not in llms]
+    diffusion = [n for n in catalog.names() if is_diffusion_workload(n)]
+    others = [n for n in catalog.names() if n not in BUILDABLE and n not in llms and n not in diffusion]
     text = f"Benchmarkable catalog workloads: {', '.join(BUILDABLE)}."
     if llms:
         text += f" Catalog LLMs are measured with benchmark_llm (ovperf bench-llm --model NAME): {', '.join(llms)}."
+    if diffusion:
+        text += (" Diffusion pipelines are measured with benchmark_diffusion (ovperf bench-diffusion --model NAME): "
+                 f"{', '.join(diffusion)}.")
     if others:
         text += f" Not buildable offline yet: {', '.join(others)}."
     dirs = ", ".join(shown_dir(d) for d in allowed_dirs(settings))

@@ -95,9 +95,10 @@ def unbuildable_reason(name: str, task: str = "") -> str:
         return (f"{name} is a large language model; benchmark_app does not measure LLMs. "
                 "Use the benchmark_llm tool (llm_bench-style first/second-token latency) with this name "
                 f"(ovperf bench-llm --model {name}).")
-    if "diffusion" in lowered:
-        return (f"{name} is a diffusion pipeline; it needs the real exported weights and is measured with "
-                "OpenVINO GenAI llm_bench, not benchmark_app. " + own_ir)
+    if "diffusion" in lowered or "flux" in lowered:
+        return (f"{name} is a diffusion pipeline; benchmark_app does not measure those. Use the "
+                "benchmark_diffusion tool (Text2ImagePipeline, seconds per image and per step) with this name "
+                f"(ovperf bench-diffusion --model {name}).")
     if "detection" in lowered or "segmentation" in lowered:
         return (f"{name} ({task or 'detection/segmentation'}) needs the real weights and its original "
                 "export (post-processing layers cannot be rebuilt offline). " + own_ir)

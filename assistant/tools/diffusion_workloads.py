@@ -1,0 +1,553 @@
+"""Catalog diffusion pipelines built offline from their published architecture, with random weights.
+
+The architectures (every component's config values and source) are in
+`assistant/data/diffusion_architectures.json`. A build makes each component (CLIP text encoder, UNet, VAE
+decoder) from its diffusers/transformers class with seeded random weights, one component at a time,
+converts it with `openvino.convert_model`, compresses its weights (FP16, or INT8/INT4 with NNCF weight
+compression, as `optimum-cli export openvino --weight-format` does) and writes the folder layout
+openvino-genai's Text2ImagePipeline loads (model_index.json, scheduler/, tokenizer/, text_encoder/, unet/,
+vae_decoder/). The CLIP tokenizer is synthesized (byte-level BPE vocabulary at the published vocabulary size),
+and pads or cuts every prompt to the published 77 tokens, so the text encoder does the published work.
+Builds go to ``models_dir/workloads/diffusion/<name>-<precision>/`` through a staging folder that is renamed
+into place, so a cache entry is complete or absent.
+
+Timings do not depend on the weight values: every denoising step runs the same convolutions and attention
+on the same latent shape, whatever the numbers are; the image is noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from assistant.config import PROJECT_ROOT
+from assistant.errors import ToolArgumentError, ToolExecutionError
+
+DIFFUSION_PRECISIONS = ("int8", "int4", "fp16")
+DEFAULT_DIFFUSION_PRECISION = "int8"
+SEED = 2024
+RANDOM_WEIGHTS_NOTE = ("weights are random (built from the published architecture): the timing holds because "
+                       "every denoising step runs the same convolutions and attention on the same latent shape "
+                       "whatever the weight values are; the image is noise. The CLIP tokenizer is synthesized "
+                       "(byte-level vocabulary of the published size) and pads every prompt to the published "
+                       "77 tokens")
+_BYTES_PER_WEIGHT = {"fp16": (2.0, 2.0), "int8": (1.0, 1.0), "int4": (0.5 + 2 / 64, 1.0)}
+"""(bytes per nn.Linear weight, bytes per other weight): INT4 is 4-bit in groups of 64 with an f16 scale for
+the linear layers, 8-bit for convolutions and embeddings, as NNCF's INT4 weight compression does."""
+_SPECIAL = ("<|startoftext|>", "<|endoftext|>")
+_IR = ("openvino_model.xml", "openvino_model.bin")
+BUILT_ROLES = ("text_encoder", "unet", "vae_decoder")
+"""The components this module can build (the Stable Diffusion pipeline); FLUX's T5 encoder and MMDiT
+transformer are described for the fit check only."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One network of a pipeline: its class, the published config values and its parameter counts."""
+
+    role: str
+    source: str
+    library: str
+    cls: str
+    config: dict[str, Any]
+    parameters: int
+    linear_parameters: int
+    attention_heads: int = 0
+    attention_tokens: int = 0  # tokens of its largest self-attention at the pipeline's default size
+
+    def weight_bytes(self, precision: str) -> int:
+        """Bytes of this component's weights in `precision`."""
+        linear, other = _BYTES_PER_WEIGHT[precision]
+        return int(self.linear_parameters * linear + (self.parameters - self.linear_parameters) * other)
+
+
+@dataclass(frozen=True)
+class DiffusionArchitecture:
+    """The published shape of a diffusion pipeline (see diffusion_architectures.json)."""
+
+    name: str
+    source: str
+    pipeline_class: str
+    tokens: int
+    height: int
+    width: int
+    steps: int
+    guidance_scale: float
+    scheduler_source: str
+    scheduler: dict[str, Any]
+    components: dict[str, Component]
+    tokenizers: dict[str, dict[str, Any]]
+    tiny_size: bool = False
+
+    def parameters(self) -> int:
+        """All parameters of the pipeline's networks."""
+        return sum(c.parameters for c in self.components.values())
+
+    def weight_bytes(self, precision: str) -> int:
+        """Bytes of all the pipeline's weights in `precision`."""
+        return sum(c.weight_bytes(precision) for c in self.components.values())
+
+    def batch(self) -> int:
+        """Batch of the denoiser: 2 with classifier-free guidance (guidance_scale above 1), else 1."""
+        return 2 if self.guidance_scale > 1 else 1
+
+    def attention_bytes(self) -> int:
+        """The largest attention score matrix of any component (f32 scores and softmax, denoiser batch)."""
+        return max((2 * 4 * self.batch() * c.attention_heads * c.attention_tokens ** 2
+                    for c in self.components.values()), default=0)
+
+    def buildable(self) -> bool:
+        """True when every component is one this module can build."""
+        return set(self.components) <= set(BUILT_ROLES)
+
+    def tiny(self) -> DiffusionArchitecture:
+        """The same pipeline at a test size: 2 blocks, 32-64 channels, 2 text layers, 64x64 images."""
+        if not self.buildable():
+            raise ToolArgumentError(f"{self.name} has no tiny build", hint="Only Stable Diffusion is buildable.")
+        text = self.components["text_encoder"]
+        unet, vae = self.components["unet"], self.components["vae_decoder"]
+        tiny_text = {**text.config, "vocab_size": 1000, "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "projection_dim": 32}
+        tiny_unet = {**unet.config, "block_out_channels": [32, 64], "layers_per_block": 1, "attention_head_dim": 4,
+                     "cross_attention_dim": 32, "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+                     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "sample_size": 32}
+        tiny_vae = {**vae.config, "block_out_channels": [32, 64], "layers_per_block": 1, "sample_size": 64,
+                    "down_block_types": vae.config["down_block_types"][:2],
+                    "up_block_types": vae.config["up_block_types"][:2]}
+        components = {"text_encoder": dataclasses.replace(text, config=tiny_text),
+                      "unet": dataclasses.replace(unet, config=tiny_unet),
+                      "vae_decoder": dataclasses.replace(vae, config=tiny_vae)}
+        tokenizers = {role: {**spec, "vocab_size": 1000} for role, spec in self.tokenizers.items()}
+        return dataclasses.replace(self, height=64, width=64, components=components, tokenizers=tokenizers,
+                                   tiny_size=True)
+
+
+@cache
+def diffusion_architectures() -> dict[str, DiffusionArchitecture]:
+    """Every catalog diffusion pipeline by catalog name, from the package data file."""
+    text = resources.files("assistant").joinpath("data/diffusion_architectures.json").read_text(encoding="utf-8")
+    models = json.loads(text)["models"]
+    result = {}
+    for name, spec in models.items():
+        components = {}
+        for role, part in spec["components"].items():
+            attention = part.get("attention", {})
+            components[role] = Component(role=role, source=part["source"], library=part["library"],
+                                         cls=part["class"], config=part["config"], parameters=part["parameters"],
+                                         linear_parameters=part["linear_parameters"],
+                                         attention_heads=attention.get("heads", 0),
+                                         attention_tokens=attention.get("largest_tokens", 0))
+        result[name] = DiffusionArchitecture(
+            name=name, source=spec["source"], pipeline_class=spec["pipeline_class"], tokens=spec["tokens"],
+            height=spec["height"], width=spec["width"], steps=spec["steps"], guidance_scale=spec["guidance_scale"],
+            scheduler_source=spec["scheduler"]["source"], scheduler=spec["scheduler"]["config"],
+            components=components, tokenizers=spec["tokenizers"])
+    return result
+
+
+DIFFUSION_WORKLOADS: tuple[str, ...] = tuple(diffusion_architectures())
+"""Catalog diffusion pipelines benchmark_diffusion knows (the schema's `model` names)."""
+
+
+def is_diffusion_workload(name: str) -> bool:
+    """True when `name` is a catalog diffusion pipeline (exact catalog name)."""
+    return name in diffusion_architectures()
+
+
+def diffusion_architecture(name: str) -> DiffusionArchitecture:
+    """The architecture of a catalog diffusion pipeline, or ToolArgumentError listing the names."""
+    try:
+        return diffusion_architectures()[name]
+    except KeyError:
+        raise ToolArgumentError(f"{name!r} is not a catalog diffusion pipeline",
+                                hint=f"Catalog diffusion pipelines: {', '.join(DIFFUSION_WORKLOADS)}") from None
+
+
+def check_diffusion_precision(precision: str) -> str:
+    """`precision` if a pipeline can be built in it, else ToolArgumentError."""
+    if precision not in DIFFUSION_PRECISIONS:
+        raise ToolArgumentError(f"diffusion precision must be one of {', '.join(DIFFUSION_PRECISIONS)}, "
+                                f"not {precision!r}")
+    return precision
+
+
+# -- cache --------------------------------------------------------------------------------------------
+
+def diffusion_dir(models_dir: Path, name: str, precision: str, *, tiny: bool = False) -> Path:
+    """Cache folder of one built pipeline."""
+    return Path(models_dir) / "workloads" / "diffusion" / f"{name}-{precision}{'-tiny' if tiny else ''}"
+
+
+def cached_diffusion(models_dir: Path, name: str, precision: str, *, tiny: bool = False) -> Path | None:
+    """The built pipeline folder, or None when it has not been built (or is incomplete)."""
+    folder = diffusion_dir(models_dir, name, precision, tiny=tiny)
+    files = ["model_index.json", "workload.json", "scheduler/scheduler_config.json",
+             "tokenizer/openvino_tokenizer.xml", "tokenizer/openvino_detokenizer.xml",
+             *(f"{role}/{file}" for role in BUILT_ROLES for file in (*_IR, "config.json"))]
+    return folder if all((folder / file).is_file() for file in files) else None
+
+
+def ensure_diffusion_workload(name: str, precision: str, models_dir: Path, *, tiny: bool = False,
+                              progress: Callable[[float, str], None] = lambda fraction, message: None) -> Path:
+    """The cached pipeline folder of a catalog diffusion pipeline, building it on a miss (fit-check first)."""
+    arch = diffusion_architecture(name)
+    check_diffusion_precision(precision)
+    if not arch.buildable():
+        missing = ", ".join(sorted(set(arch.components) - set(BUILT_ROLES)))
+        raise ToolExecutionError(f"{name} cannot be built here yet: its {missing} have no random-weight builder",
+                                 hint=_NOT_BUILDABLE_HINT)
+    if (hit := cached_diffusion(models_dir, name, precision, tiny=tiny)) is not None:
+        return hit
+    target = diffusion_dir(models_dir, name, precision, tiny=tiny)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_builds(target.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
+    staging.chmod(0o755)
+    try:
+        build_pipeline(arch.tiny() if tiny else arch, precision, staging, progress=progress)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if cached_diffusion(models_dir, name, precision, tiny=tiny) is None:  # not a concurrent identical build
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    hit = cached_diffusion(models_dir, name, precision, tiny=tiny)
+    if hit is None:
+        raise ToolExecutionError(f"building {name} {precision} left no complete pipeline in {target}")
+    return hit
+
+
+_NOT_BUILDABLE_HINT = ("Stable-Diffusion-V1-5 is buildable; for FLUX.1-schnell, export the real model with "
+                       "`optimum-cli export openvino` on a machine that can hold it.")
+
+
+def _remove_abandoned_builds(folder: Path) -> None:
+    """Delete staging folders of builds whose process is gone (killed mid-build)."""
+    for staging in folder.glob(".*.*.*"):
+        try:
+            pid = int(staging.name.split(".")[-2])
+        except (ValueError, IndexError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- build --------------------------------------------------------------------------------------------
+
+def build_pipeline(arch: DiffusionArchitecture, precision: str, out_dir: Path, *,
+                   progress: Callable[[float, str], None] = lambda fraction, message: None) -> Path:
+    """Write the Text2ImagePipeline folder of `arch` into out_dir, one component at a time."""
+    import openvino as ov
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    steps = [("tokenizer", 0.02), ("text_encoder", 0.1), ("unet", 0.8), ("vae_decoder", 0.08)]
+    done = 0.0
+    for role, share in steps:
+        progress(done, f"building {arch.name} {role} ({precision}, random weights, seed {SEED})")
+        if role == "tokenizer":
+            write_clip_tokenizer(out_dir / "tokenizer", arch.tokenizers["tokenizer"]["vocab_size"], arch.tokens)
+        else:
+            component = arch.components[role]
+            model = _convert_component(component, arch)
+            _save(model, out_dir / role, precision)
+            del model
+            config = {"_class_name": component.cls, **component.config}
+            (out_dir / role / "config.json").write_text(json.dumps(config, indent=2))
+        done += share
+    (out_dir / "scheduler").mkdir()
+    (out_dir / "scheduler" / "scheduler_config.json").write_text(json.dumps(arch.scheduler, indent=2))
+    (out_dir / "model_index.json").write_text(json.dumps(model_index(arch), indent=2))
+    meta = {"name": arch.name, "precision": precision, "tiny": arch.tiny_size, "seed": SEED,
+            "note": RANDOM_WEIGHTS_NOTE, "source": arch.source,
+            "components": {role: {"class": c.cls, "source": c.source, "parameters": c.parameters}
+                           for role, c in arch.components.items()},
+            "weight_compression": _COMPRESSION[precision], "openvino_version": ov.get_version(),
+            "build_seconds": round(time.perf_counter() - started, 1)}
+    (out_dir / "workload.json").write_text(json.dumps(meta, indent=2))
+    progress(1.0, f"built {arch.name} {precision} in {meta['build_seconds']} s")
+    return out_dir
+
+
+_COMPRESSION = {"fp16": "FP16 IR (compress_to_fp16)",
+                "int8": "NNCF compress_weights INT8_ASYM (8-bit weights, per output channel)",
+                "int4": "NNCF compress_weights INT4_SYM group 64 for linear layers, INT8_ASYM for the rest"}
+
+
+def model_index(arch: DiffusionArchitecture) -> dict[str, Any]:
+    """The model_index.json of the pipeline folder (the classes a diffusers/optimum export names)."""
+    return {"_class_name": arch.pipeline_class, "_diffusers_version": _diffusers_version(),
+            "scheduler": ["diffusers", arch.scheduler["_class_name"]],
+            "text_encoder": ["transformers", arch.components["text_encoder"].cls],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", arch.components["unet"].cls],
+            "vae": ["diffusers", arch.components["vae_decoder"].cls]}
+
+
+def _diffusers_version() -> str:
+    from importlib.metadata import version
+
+    return version("diffusers")
+
+
+def _convert_component(component: Component, arch: DiffusionArchitecture) -> Any:
+    """The OpenVINO model of one component built with seeded random weights (dynamic batch and size)."""
+    import warnings
+
+    import openvino as ov
+    import torch
+
+    torch.manual_seed(SEED)
+    module, example, shapes = _COMPONENT_BUILDERS[component.role](component, arch)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and deprecation warnings of convert_model's torch.jit.trace
+        model = ov.convert_model(module, example_input=example, input=shapes)
+    del module
+    return model
+
+
+def _text_encoder(component: Component, arch: DiffusionArchitecture) -> tuple[Any, Any, Any]:
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    module = CLIPTextModel(CLIPTextConfig(**component.config)).eval()
+    tokens = component.config["max_position_embeddings"]
+    example = {"input_ids": torch.randint(0, component.config["vocab_size"], (1, tokens))}
+    return _wrap("text_encoder", module), example, [("input_ids", [-1, tokens])]
+
+
+def _unet(component: Component, arch: DiffusionArchitecture) -> tuple[Any, Any, Any]:
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    config = component.config
+    module = UNet2DConditionModel(**config).eval()
+    latent = (arch.height // _vae_scale(arch), arch.width // _vae_scale(arch))
+    text = arch.components["text_encoder"].config
+    example = {"sample": torch.randn(arch.batch(), config["in_channels"], *latent),
+               "timestep": torch.tensor([999], dtype=torch.int64),
+               "encoder_hidden_states": torch.randn(arch.batch(), text["max_position_embeddings"],
+                                                    config["cross_attention_dim"])}
+    shapes = [("sample", [-1, config["in_channels"], -1, -1]), ("timestep", [-1]),
+              ("encoder_hidden_states", [-1, -1, config["cross_attention_dim"]])]
+    return _wrap("unet", module), example, shapes
+
+
+def _vae_decoder(component: Component, arch: DiffusionArchitecture) -> tuple[Any, Any, Any]:
+    import torch
+    from diffusers import AutoencoderKL
+
+    config = component.config
+    vae = AutoencoderKL(**config).eval()
+    del vae.encoder  # the text-to-image pipeline decodes only
+    latent = (arch.height // _vae_scale(arch), arch.width // _vae_scale(arch))
+    example = {"latent_sample": torch.randn(1, config["latent_channels"], *latent)}
+    return _wrap("vae_decoder", vae), example, [("latent_sample", [-1, config["latent_channels"], -1, -1])]
+
+
+def _vae_scale(arch: DiffusionArchitecture) -> int:
+    return 2 ** (len(arch.components["vae_decoder"].config["block_out_channels"]) - 1)
+
+
+_COMPONENT_BUILDERS: dict[str, Callable[[Component, DiffusionArchitecture], tuple[Any, Any, Any]]] = {
+    "text_encoder": _text_encoder, "unet": _unet, "vae_decoder": _vae_decoder}
+
+
+@cache
+def _wrappers() -> dict[str, type]:
+    """torch modules for tracing, with named inputs and plain tensor outputs (defined on first use, so
+    importing this module does not import torch)."""
+    import torch
+
+    class TextEncoder(torch.nn.Module):
+        def __init__(self, module: Any) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, input_ids: Any) -> Any:
+            return self.module(input_ids=input_ids, return_dict=False)
+
+    class UNet(torch.nn.Module):
+        def __init__(self, module: Any) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any) -> Any:
+            return self.module(sample, timestep, encoder_hidden_states, return_dict=False)[0]
+
+    class Decoder(torch.nn.Module):
+        def __init__(self, module: Any) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, latent_sample: Any) -> Any:
+            return self.module.decode(latent_sample, return_dict=False)[0]
+
+    return {"text_encoder": TextEncoder, "unet": UNet, "vae_decoder": Decoder}
+
+
+def _wrap(role: str, module: Any) -> Any:
+    """`module` behind the tracing wrapper of `role`."""
+    return _wrappers()[role](module)
+
+
+def _save(model: Any, folder: Path, precision: str) -> None:
+    """Compress the weights as `precision` says and write folder/openvino_model.xml/.bin."""
+    import openvino as ov
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if precision != "fp16":
+        import nncf
+
+        if precision == "int8":
+            model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        else:
+            model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT4_SYM, group_size=64, ratio=1.0,
+                                          all_layers=False)
+    ov.save_model(model, folder / "openvino_model.xml", compress_to_fp16=precision == "fp16")
+
+
+# -- tokenizer ----------------------------------------------------------------------------------------
+
+def clip_vocabulary(size: int) -> tuple[dict[str, int], list[str]]:
+    """A CLIP-style byte-level BPE vocabulary of exactly `size` tokens (bytes, bytes ending a word, letter
+    pairs with their merges, fillers, then <|startoftext|> <|endoftext|>) and its merges."""
+    from assistant.tools.llm_workloads import _bytes_to_unicode
+
+    if size < 512 + len(_SPECIAL):
+        raise ValueError(f"a CLIP vocabulary needs at least {512 + len(_SPECIAL)} tokens, not {size}")
+    chars = _bytes_to_unicode()
+    tokens = chars + [f"{c}</w>" for c in chars]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    room = size - len(tokens) - len(_SPECIAL)
+    merges = [f"{x} {y}{end}" for end in ("</w>", "") for x in letters for y in letters][:room]
+    tokens += [merge.replace(" ", "") for merge in merges]
+    tokens += [f"x{index}" for index in range(size - len(tokens) - len(_SPECIAL))]  # never produced: filler
+    tokens += list(_SPECIAL)
+    return {token: index for index, token in enumerate(tokens)}, merges
+
+
+def write_clip_tokenizer(folder: Path, vocab_size: int, max_length: int) -> None:
+    """Write a synthesized CLIP tokenizer (HF files and the OpenVINO tokenizer/detokenizer IRs) to folder."""
+    import openvino as ov
+    from openvino_tokenizers import convert_tokenizer
+    from transformers import CLIPTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = clip_vocabulary(vocab_size)
+    pairs = [tuple(merge.split(" ")) for merge in merges]
+    tokenizer = CLIPTokenizerFast(vocab=vocab, merges=pairs, bos_token=_SPECIAL[0], eos_token=_SPECIAL[1],
+                                  pad_token=_SPECIAL[1], unk_token=_SPECIAL[1], model_max_length=max_length)
+    if len(tokenizer) != vocab_size:
+        raise ToolExecutionError(f"the synthesized CLIP tokenizer has {len(tokenizer)} tokens, not {vocab_size}")
+    tokenizer.save_pretrained(folder)
+    ov_tokenizer, ov_detokenizer = convert_tokenizer(tokenizer, with_detokenizer=True)
+    ov.save_model(ov_tokenizer, folder / "openvino_tokenizer.xml")
+    ov.save_model(ov_detokenizer, folder / "openvino_detokenizer.xml")
+
+
+# -- building in a child process ----------------------------------------------------------------------
+
+def ensure_diffusion_in_subprocess(name: str, precision: str, models_dir: Path, *, timeout_s: float = 3600,
+                                   tiny: bool = False,
+                                   progress: Callable[[float, str], None] = lambda fraction, message: None,
+                                   cancel: Any = None) -> Path:
+    """`ensure_diffusion_workload` in a child process: torch's FP32 build memory goes back to the system
+    when it ends, and a cancel or time limit kills it (its staging folder is removed by the next build)."""
+    diffusion_architecture(name)
+    check_diffusion_precision(precision)
+    if (hit := cached_diffusion(models_dir, name, precision, tiny=tiny)) is not None:
+        return hit
+    command = [sys.executable, "-m", "assistant.tools.diffusion_workloads", name, precision, "--models-dir",
+               str(Path(models_dir).resolve()), *(["--tiny"] if tiny else [])]
+    deadline = time.monotonic() + timeout_s
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        from assistant.tools.benchmark import _die_with
+        from assistant.tools.slot import held_fds
+
+        # like benchmark_app: its own process group, killed with this process, holding the benchmark slot
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, cwd=PROJECT_ROOT,
+                                 start_new_session=True, pass_fds=held_fds(), preexec_fn=_die_with(os.getpid()))
+        reader = threading.Thread(target=_relay_progress, args=(child.stdout, progress), daemon=True)
+        reader.start()
+        try:
+            while child.poll() is None:
+                if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
+                    child.kill()
+                time.sleep(0.2)
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            reader.join(timeout=5)
+        errors.seek(0)
+        lines = [line for line in errors.read().splitlines() if line.strip()]
+    if cancel is not None and cancel.is_set():
+        raise ToolExecutionError(f"building {name} was cancelled")
+    if time.monotonic() > deadline:
+        raise ToolExecutionError(f"building {name} {precision} took longer than {timeout_s:.0f} s and was stopped")
+    if child.returncode != 0:
+        last = lines[-1][:300] if lines else f"exit code {child.returncode}"
+        raise ToolExecutionError(f"building {name} {precision} failed: {last}",
+                                 hint="Check free memory and disk (the fit check's estimate is in its message).")
+    hit = cached_diffusion(models_dir, name, precision, tiny=tiny)
+    if hit is None:
+        raise ToolExecutionError(f"building {name} {precision} left no complete pipeline in {models_dir}")
+    return hit
+
+
+def _relay_progress(stream: Any, progress: Callable[[float, str], None]) -> None:
+    """Pass the child's 'FRACTION MESSAGE' lines to `progress`; other lines are ignored."""
+    for line in stream:
+        fraction, _, message = line.strip().partition(" ")
+        try:
+            value = float(fraction)
+        except ValueError:
+            continue
+        progress(value, message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: build (or find) one catalog diffusion pipeline; progress lines are 'FRACTION MESSAGE'."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=DIFFUSION_WORKLOADS)
+    parser.add_argument("precision", choices=DIFFUSION_PRECISIONS)
+    parser.add_argument("--models-dir", type=Path, required=True)
+    parser.add_argument("--tiny", action="store_true", help="2 blocks, 32-64 channels, 64x64 images (tests)")
+    args = parser.parse_args(argv)
+    folder = ensure_diffusion_workload(args.name, args.precision, args.models_dir, tiny=args.tiny,
+                                       progress=lambda fraction, message: print(f"{fraction:.3f} {message}",
+                                                                                flush=True))
+    print(f"1.000 pipeline: {folder}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
