@@ -34,6 +34,8 @@ from assistant.errors import GenerationCancelled, ModelError
 log = logging.getLogger(__name__)
 
 OnToken = Callable[[str], None]
+GIL_WINDOW_S = 0.001
+"""Pause of the scheduler thread after each step, so other Python threads get the GIL (see `_loop`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +180,10 @@ class BatchingEngine:
             for request in list(self._running):
                 self._collect(request)
             self._notify_idle()
+            # step() holds the GIL for the whole forward pass (openvino_genai's binding does not release it):
+            # a short sleep between steps lets the server's other threads (retrieval, catalog answers, the
+            # event loop) run, up to one switch interval each, instead of waiting for a gap by chance.
+            time.sleep(GIL_WINDOW_S)
 
     def _admit(self, request: _Request) -> None:
         if request.wants_cancel():

@@ -288,22 +288,30 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
         shutil.rmtree(scratch, ignore_errors=True)
         return _load(gguf, device, properties, None)
     try:
-        pipeline = _load(scratch / gguf.name, device, {**properties, "enable_save_ov_model": True}, None)
+        _export_gguf(scratch / gguf.name, device)
         (scratch / gguf.name).unlink()
         if not (scratch / "openvino_model.xml").is_file():
-            return pipeline
-        if rewrite_ir(scratch / "openvino_model.xml", gguf):
-            pipeline = None  # built from the approximate weights: load the rewritten IR instead
+            return _load(gguf, device, properties, None)
+        rewrite_ir(scratch / "openvino_model.xml", gguf)  # False: the import was exact already
+        if ir_dir.exists() and not (ir_dir / "openvino_tokenizer.xml").is_file():
+            shutil.rmtree(ir_dir, ignore_errors=True)  # incomplete (no tokenizer): replace it
         if not ir_dir.exists():
             with contextlib.suppress(OSError):  # another process may have won the race
                 os.replace(scratch, ir_dir)
                 _remove_older_formats(ir_dir, same_runtime)
-        if pipeline is None:
-            built = ir_dir if (ir_dir / "openvino_model.xml").is_file() else scratch
-            pipeline = _load(built, device, properties, blobs(built))
-        return pipeline
+        built = ir_dir if (ir_dir / "openvino_tokenizer.xml").is_file() else scratch
+        return _load(built, device, properties, blobs(built))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _export_gguf(gguf: Path, device: str) -> None:
+    """Write the IR of a GGUF next to it: model, tokenizer and detokenizer (with the chat template).
+
+    LLMPipeline does this; ContinuousBatchingPipeline with `enable_save_ov_model` saves the model only."""
+    import openvino_genai
+
+    openvino_genai.LLMPipeline(str(gguf), device, enable_save_ov_model=True, INFERENCE_PRECISION_HINT="f32")
 
 
 def _remove_older_formats(ir_dir: Path, same_runtime: str) -> None:
