@@ -1,19 +1,24 @@
 """Continuous batching: one generation engine shared by every front end.
 
-`BatchingEngine` owns an `openvino_genai.ContinuousBatchingPipeline` and one scheduler thread. Callers
-(any number of threads: CLI, web UI, /api/ask, /v1) submit a templated prompt with their own
-`GenerationConfig`; the thread adds waiting requests to the pipeline between steps, runs `step()` (one
-forward pass over every running sequence, so a batch of 8 reads the weights once for 8 tokens) and
-hands each request its new tokens. Requests join and leave between steps.
+`BatchingEngine` owns an `openvino_genai.ContinuousBatchingPipeline`. Callers (any number of threads: CLI,
+web UI, /api/ask, /v1) submit a templated prompt with their own `GenerationConfig`; requests join the
+running batch between steps (one forward pass over every running sequence, so a batch of 8 reads the
+weights once for 8 tokens) and leave it when they end.
 
-Per request, in the scheduler thread: tokens are detokenized by the request's own `TextStreamer`
-(UTF-8-safe pieces), stop strings are matched on the text and the request is stopped at the step that
-completes one (text that may still become a stop string is held back, so nothing past it is streamed),
-and a set `cancel` event stops it at the next step. Pieces travel to the caller's thread through a queue,
-so a slow or failing `on_token` callback never holds up the batch.
+Why two threads and `pipeline.generate()` instead of a plain `step()` loop: the binding's `step()` holds
+the GIL for the whole forward pass, so a Python step loop stalled every other thread of the server
+(catalog answers took seconds while generation ran), whereas `generate()` releases it and keeps stepping
+every request of the pipeline, also those added with `add_request()` while it runs, until all are done.
+So the *driver* thread runs the first waiting request through `generate()` (the anchor, streamed through
+its streamer) and the *collector* thread adds the other requests while that runs and reads their
+handles every few milliseconds. A request added just as `generate()` returns is stepped by the driver.
 
-Stop strings are matched here rather than by the pipeline's sampler: it then cuts tokens, not text, and
-sometimes fails with "Cannot remove more tokens than has been generated" (seen with prompt lookup).
+Per request: tokens are detokenized by its own `TextStreamer` (UTF-8-safe pieces), stop strings are
+matched on the text and the request is stopped at the step that completes one (text that may still become
+a stop string is held back, so nothing past it is streamed), and a set `cancel` event stops it at the next
+step. Pieces travel to the caller's thread through a queue, so a slow or failing `on_token` never holds
+up the batch. Stop strings are matched here rather than by the pipeline's sampler: it cuts tokens, not
+text, and sometimes fails with "Cannot remove more tokens than has been generated" (seen with prompt lookup).
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ from assistant.errors import GenerationCancelled, ModelError
 log = logging.getLogger(__name__)
 
 OnToken = Callable[[str], None]
-GIL_WINDOW_S = 0.001
-"""Pause of the scheduler thread after each step, so other Python threads get the GIL (see `_loop`)."""
+POLL_S = 0.002
+"""How often the collector reads the running requests' new tokens while `generate()` steps them."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +71,7 @@ class _Request:
     output_tokens: int = 0
     first_token: float | None = None
     abandoned: bool = False  # the caller stopped listening (its on_token raised)
+    finished: bool = False
 
     def wants_cancel(self) -> bool:
         return self.abandoned or (self.cancel is not None and self.cancel.is_set())
@@ -82,14 +88,19 @@ class BatchingEngine:
         self._genai = openvino_genai
         self._ids = itertools.count()
         self._cond = threading.Condition()
+        self._collecting = threading.Lock()  # one thread at a time reads handles and finishes requests
         self._waiting: deque[_Request] = deque()
-        self._running: list[_Request] = []
-        self._paused = 0  # exclusive() holders: nothing is admitted or stepped meanwhile
+        self._running: list[_Request] = []  # added with add_request, read through their handles
+        self._anchor: _Request | None = None  # the request driving pipeline.generate()
+        self._generating = False  # generate() is stepping: add_request() joins its batch
+        self._paused = 0  # exclusive() holders: nothing new starts meanwhile
         self._closed = False
-        self.steps = 0
+        self.steps = 0  # anchor steps seen (an approximation of the pipeline's steps)
         self.peak_batch = 0
-        self._thread = threading.Thread(target=self._loop, name=f"engine-{name}", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._drive, name=f"engine-{name}", daemon=True),
+                         threading.Thread(target=self._collect_loop, name=f"engine-{name}-reader", daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     # -- callers' side --------------------------------------------------------------------------------
 
@@ -127,7 +138,8 @@ class BatchingEngine:
         """Hold the pipeline alone (benchmarks: one stream, nothing beside it); yields the pipeline."""
         with self._cond:
             self._paused += 1
-            self._cond.wait_for(lambda: not self._running)
+            self._cond.wait_for(lambda: self._idle())
+        self._drain()
         try:
             yield self.pipeline
         finally:
@@ -139,137 +151,220 @@ class BatchingEngine:
     def active(self) -> int:
         """Requests running in the batch or waiting to join it."""
         with self._cond:
-            return len(self._running) + len(self._waiting)
+            return len(self._running) + len(self._waiting) + (self._anchor is not None)
 
     def close(self) -> None:
         """Stop the scheduler thread; requests still waiting or running fail with ModelError."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            if threading.current_thread() is not thread:
+                thread.join(timeout=10)
 
-    # -- scheduler thread -----------------------------------------------------------------------------
+    # -- driver and collector threads ------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def _idle(self) -> bool:
+        return self._anchor is None and not self._running
+
+    def _drive(self) -> None:
+        """Run the first waiting request through generate(), which steps the whole batch without the GIL."""
         while True:
             with self._cond:
-                # while paused, running requests finish but no new one joins
-                self._cond.wait_for(lambda: self._closed or self._running or (not self._paused and self._waiting))
+                self._cond.wait_for(lambda: self._closed or (not self._paused and self._waiting))
                 if self._closed:
                     self._fail_all(ModelError("the generation engine was closed", hint="Restart the assistant."))
+                    return
+                anchor = self._anchor = self._waiting.popleft()
+            if anchor.wants_cancel():
+                self._finish(anchor, error=GenerationCancelled("the request was cancelled before it started"))
+            else:
+                self._drain()
+                self._run_anchor(anchor)
+            with self._cond:
+                self._generating = False
+                self._anchor = None
+            while self._running:  # added by the collector just as generate() returned: step them here
+                self._step_orphans()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _drain(self) -> None:
+        """Step until the pipeline has dropped every cancelled request (generate() refuses to start before)."""
+        with self._collecting:
+            while self.pipeline.has_non_finished_requests():
+                self.pipeline.step()
+
+    def _run_anchor(self, anchor: _Request) -> None:
+        genai, engine = self._genai, self
+
+        class AnchorStreamer(genai.StreamerBase):
+            def write(self, token: int | list[int]) -> Any:
+                return engine._anchor_tokens(anchor, token if isinstance(token, list) else [token])
+
+            def end(self) -> None:
+                pass
+
+        anchor.streamer = self._text_streamer(anchor)
+        try:
+            self.pipeline.generate([anchor.prompt], [anchor.config], AnchorStreamer())
+        except RuntimeError as exc:
+            log.exception("generation failed")
+            error = ModelError(f"generation failed: {_last_line(exc)}",
+                               hint="Shorten the conversation or lower max_new_tokens.")
+            with self._collecting:
+                self._fail_running(error)
+            if not anchor.finished:
+                self._finish(anchor, error=error)
+            return
+        if not anchor.finished:  # EOS or max_new_tokens
+            anchor.streamer.end()
+            self._emit(anchor, final=True)
+            self._finish(anchor)
+
+    def _anchor_tokens(self, anchor: _Request, ids: list[int]) -> Any:
+        """The anchor's new tokens (called by generate() after a step, with the GIL)."""
+        status = self._genai.StreamingStatus
+        if not self._generating:
+            with self._cond:
+                self._generating = True  # from now on add_request() joins this generate() call
+                self._cond.notify_all()
+        self.steps += 1
+        if anchor.finished:
+            return status.STOP
+        if anchor.wants_cancel():
+            self._finish(anchor, error=GenerationCancelled("the request was cancelled"))
+            return status.CANCEL
+        anchor.first_token = anchor.first_token or time.perf_counter()
+        anchor.output_tokens += len(ids)
+        anchor.streamer.write(ids)
+        if self._emit(anchor, final=False):  # a stop string is complete
+            self._finish(anchor)
+            return status.STOP
+        return status.RUNNING
+
+    def _collect_loop(self) -> None:
+        """While generate() runs: add waiting requests to its batch and read every running request's tokens."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closed or (self._generating and (self._waiting or self._running)))
+                if self._closed:
                     return
                 admitted = [] if self._paused else list(self._waiting)
                 if admitted:
                     self._waiting.clear()
-            for request in admitted:
-                self._admit(request)
-            self._drop_cancelled()
-            if not self._running:
-                self._notify_idle()
-                continue
+            with self._collecting:
+                for request in admitted:
+                    self._admit(request)
+                self._read_running()
+            self.peak_batch = max(self.peak_batch, len(self._running) + (self._anchor is not None))
+            time.sleep(POLL_S)
+
+    def _step_orphans(self) -> None:
+        with self._collecting:
             try:
                 self.pipeline.step()
             except RuntimeError as exc:
-                log.exception("generation step failed")
                 self._fail_running(ModelError(f"generation failed: {_last_line(exc)}",
                                               hint="Shorten the conversation or lower max_new_tokens."))
-                continue
-            self.steps += 1
-            self.peak_batch = max(self.peak_batch, len(self._running))
-            for request in list(self._running):
-                self._collect(request)
-            self._notify_idle()
-            # step() holds the GIL for the whole forward pass (openvino_genai's binding does not release it):
-            # a short sleep between steps lets the server's other threads (retrieval, catalog answers, the
-            # event loop) run, up to one switch interval each, instead of waiting for a gap by chance.
-            time.sleep(GIL_WINDOW_S)
+                return
+            self._read_running()
 
-    def _admit(self, request: _Request) -> None:
-        if request.wants_cancel():
-            request.events.put(("error", GenerationCancelled("the request was cancelled before it started")))
-            request.events.put(None)
-            return
-        try:
-            request.handle = self.pipeline.add_request(request.rid, request.prompt, request.config)
-        except RuntimeError as exc:
-            request.events.put(("error", ModelError(f"generation failed: {_last_line(exc)}",
-                                                    hint="Shorten the conversation or lower max_new_tokens.")))
-            request.events.put(None)
-            return
+    def _text_streamer(self, request: _Request) -> Any:
         running = self._genai.StreamingStatus.RUNNING
 
         def piece(text: str) -> Any:
             request.text += text
             return running
 
-        request.streamer = self._genai.TextStreamer(self.tokenizer, piece)
+        return self._genai.TextStreamer(self.tokenizer, piece)
+
+    def _admit(self, request: _Request) -> None:
+        if request.wants_cancel():
+            self._finish(request, error=GenerationCancelled("the request was cancelled before it started"))
+            return
+        try:
+            request.handle = self.pipeline.add_request(request.rid, request.prompt, request.config)
+        except RuntimeError as exc:
+            self._finish(request, error=ModelError(f"generation failed: {_last_line(exc)}",
+                                                   hint="Shorten the conversation or lower max_new_tokens."))
+            return
+        request.streamer = self._text_streamer(request)
         self._running.append(request)
 
-    def _drop_cancelled(self) -> None:
-        for request in [r for r in self._running if r.wants_cancel()]:
-            request.handle.cancel()  # freed by the pipeline at its next step
+    def _read_running(self) -> None:
+        """Cancel, read and finish the requests added with add_request (holding `_collecting`)."""
+        status = self._genai.GenerationStatus
+        for request in list(self._running):
+            handle = request.handle
+            if request.wants_cancel():
+                handle.cancel()  # freed by the pipeline at its next step
+                self._running.remove(request)
+                self._finish(request, error=GenerationCancelled("the request was cancelled"))
+                continue
+            while handle.can_read():
+                for output in handle.read().values():
+                    ids = list(output.generated_ids)
+                    if ids:
+                        request.first_token = request.first_token or time.perf_counter()
+                        request.output_tokens += len(ids)
+                        request.streamer.write(ids)
+            state = handle.get_status()
+            finished = state != status.RUNNING
+            if finished:
+                request.streamer.end()  # flushes text held back for an incomplete UTF-8 sequence
+            if self._emit(request, final=finished) and not finished:
+                handle.stop()  # a stop string is complete: end it here, as EOS would
+                finished = True
+            if not finished:
+                continue
             self._running.remove(request)
-            request.events.put(("error", GenerationCancelled("the request was cancelled")))
-            request.events.put(None)
+            if state == status.IGNORED:
+                self._finish(request, error=ModelError("the prompt does not fit into the model's KV cache",
+                                                       hint="Shorten the conversation."))
+            else:
+                self._finish(request)
 
-    def _collect(self, request: _Request) -> None:
-        """Move the request's new tokens to its caller; finish it at EOS, length or a stop string."""
-        handle, status = request.handle, self._genai.GenerationStatus
-        if handle.can_read():
-            for output in handle.read().values():
-                ids = list(output.generated_ids)
-                if ids:
-                    request.first_token = request.first_token or time.perf_counter()
-                    request.output_tokens += len(ids)
-                    request.streamer.write(ids)
-        state = handle.get_status()
-        finished = state not in (status.RUNNING,)
-        if finished:
-            request.streamer.end()  # flushes text held back for an incomplete UTF-8 sequence
+    def _emit(self, request: _Request, *, final: bool) -> bool:
+        """Send the text that is safe to show; True when a stop string is complete (the text ends before it)."""
         cut = _stop_index(request.text, request.stop)
-        if cut is not None and not finished:
-            handle.stop()  # a stop string is complete: end it here, as EOS would
-            finished = True
+        stopped = cut is not None
         if cut is None:
-            cut = len(request.text) if finished else len(request.text) - _held_back(request.text, request.stop)
+            cut = len(request.text) if final else len(request.text) - _held_back(request.text, request.stop)
         if cut > request.emitted:
             request.events.put(("text", request.text[request.emitted:cut]))
             request.emitted = cut
-        if not finished:
+        if stopped:
+            request.text = request.text[:cut]
+        return stopped
+
+    def _finish(self, request: _Request, *, error: Exception | None = None) -> None:
+        if request.finished:
             return
-        self._running.remove(request)
-        if state == status.IGNORED:
-            request.events.put(("error", ModelError("the prompt does not fit into the model's KV cache",
-                                                    hint="Shorten the conversation.")))
+        request.finished = True
+        if error is not None:
+            request.events.put(("error", error))
         else:
             now = time.perf_counter()
             reason = "length" if request.output_tokens >= request.config.max_new_tokens else "stop"
             request.events.put(("result", EngineResult(
-                text=request.text[:cut], input_tokens=int(request.prompt.get_shape()[1]),
+                text=request.text[:request.emitted], input_tokens=int(request.prompt.get_shape()[1]),
                 output_tokens=request.output_tokens,
                 first_token_ms=((request.first_token or now) - request.submitted) * 1000,
                 total_ms=(now - request.submitted) * 1000, finish_reason=reason)))
         request.events.put(None)
 
-    def _notify_idle(self) -> None:
-        if self._paused and not self._running:
-            with self._cond:
-                self._cond.notify_all()
-
     def _fail_running(self, error: Exception) -> None:
         for request in self._running:
             request.handle.cancel()
-            request.events.put(("error", error))
-            request.events.put(None)
+            self._finish(request, error=error)
         self._running.clear()
 
     def _fail_all(self, error: Exception) -> None:
-        self._fail_running(error)
+        with self._collecting:
+            self._fail_running(error)
         while self._waiting:
-            request = self._waiting.popleft()
-            request.events.put(("error", error))
-            request.events.put(None)
+            self._finish(self._waiting.popleft(), error=error)
 
 
 def _stop_index(text: str, stop: tuple[str, ...]) -> int | None:
