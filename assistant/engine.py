@@ -11,7 +11,8 @@ the GIL for the whole forward pass, so a Python step loop stalled every other th
 every request of the pipeline, also those added with `add_request()` while it runs, until all are done.
 So the *driver* thread runs the first waiting request through `generate()` (the anchor, streamed through
 its streamer) and the *collector* thread adds the other requests while that runs and reads their
-handles every few milliseconds. A request added just as `generate()` returns is stepped by the driver.
+handles every few milliseconds. A request added just as `generate()` returns, before any step took it, is
+withdrawn and goes first into the next `generate()`.
 
 Per request: tokens are detokenized by its own `TextStreamer` (UTF-8-safe pieces), stop strings are
 matched on the text and the request is stopped at the step that completes one (text that may still become
@@ -184,9 +185,26 @@ class BatchingEngine:
             with self._cond:
                 self._generating = False
                 self._anchor = None
-            while self._running:  # added by the collector just as generate() returned: step them here
+            self._requeue_stragglers()
+            while self._running:  # stragglers that had started already: step them here (holds the GIL)
                 self._step_orphans()
             with self._cond:
+                self._cond.notify_all()
+
+    def _requeue_stragglers(self) -> None:
+        """Requests the collector added just as generate() returned, before any step took them: withdraw them
+        and put them first in line for the next generate() (stepping them here would hold the GIL)."""
+        with self._collecting:
+            self._read_running()
+            fresh = [r for r in self._running if r.output_tokens == 0 and not r.text]
+            for request in fresh:
+                request.handle.cancel()
+                request.handle, request.streamer = None, None
+                request.rid = next(self._ids)
+                self._running.remove(request)
+        if fresh:
+            with self._cond:
+                self._waiting.extendleft(reversed(fresh))
                 self._cond.notify_all()
 
     def _drain(self) -> None:
