@@ -24,11 +24,13 @@ text, and sometimes fails with "Cannot remove more tokens than has been generate
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -42,6 +44,16 @@ log = logging.getLogger(__name__)
 OnToken = Callable[[str], None]
 POLL_S = 0.002
 """How often the collector reads the running requests' new tokens while `generate()` steps them."""
+
+
+_ENGINES: weakref.WeakSet[BatchingEngine] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    # native generate() still running in a daemon thread at interpreter exit aborts the process
+    for engine in list(_ENGINES):
+        engine.close()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +98,9 @@ class BatchingEngine:
 
         self.pipeline = pipeline
         self.tokenizer = pipeline.get_tokenizer()
+        config = pipeline.get_config()  # a prompt-lookup pipeline reports no EOS here: ask the tokenizer too
+        self._eos_ids = {i for i in (self.tokenizer.get_eos_token_id(), config.eos_token_id) if i >= 0}
+        self._eos_ids |= set(config.stop_token_ids)
         self._genai = openvino_genai
         self._ids = itertools.count()
         self._cond = threading.Condition()
@@ -102,6 +117,7 @@ class BatchingEngine:
                          threading.Thread(target=self._collect_loop, name=f"engine-{name}-reader", daemon=True)]
         for thread in self._threads:
             thread.start()
+        _ENGINES.add(self)
 
     # -- callers' side --------------------------------------------------------------------------------
 
@@ -154,12 +170,12 @@ class BatchingEngine:
         with self._cond:
             return len(self._running) + len(self._waiting) + (self._anchor is not None)
 
-    def close(self) -> None:
-        """Stop the scheduler thread; requests still waiting or running fail with ModelError."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the engine's threads; requests still waiting or running fail with ModelError."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        for thread in self._threads:
+        for thread in self._threads if wait else ():
             if threading.current_thread() is not thread:
                 thread.join(timeout=10)
 
@@ -243,6 +259,8 @@ class BatchingEngine:
     def _anchor_tokens(self, anchor: _Request, ids: list[int]) -> Any:
         """The anchor's new tokens (called by generate() after a step, with the GIL)."""
         status = self._genai.StreamingStatus
+        if self._closed:
+            return status.CANCEL
         if not self._generating:
             with self._cond:
                 self._generating = True  # from now on add_request() joins this generate() call
@@ -256,7 +274,13 @@ class BatchingEngine:
         anchor.first_token = anchor.first_token or time.perf_counter()
         anchor.output_tokens += len(ids)
         anchor.streamer.write(ids)
-        if self._emit(anchor, final=False):  # a stop string is complete
+        # generate() returns only when the whole batch is done, so the anchor's own end (EOS, length) is
+        # recognised here; otherwise its caller would wait for everyone who joined after it
+        ended = anchor.output_tokens >= anchor.config.max_new_tokens or (
+            not anchor.config.ignore_eos and not self._eos_ids.isdisjoint(ids))
+        if ended:
+            anchor.streamer.end()
+        if self._emit(anchor, final=ended) or ended:
             self._finish(anchor)
             return status.STOP
         return status.RUNNING
@@ -267,6 +291,9 @@ class BatchingEngine:
             with self._cond:
                 self._cond.wait_for(lambda: self._closed or (self._generating and (self._waiting or self._running)))
                 if self._closed:
+                    with self._collecting:  # so that a running generate() ends soon
+                        self._fail_running(ModelError("the generation engine was closed",
+                                                      hint="Restart the assistant."))
                     return
                 admitted = [] if self._paused else list(self._waiting)
                 if admitted:

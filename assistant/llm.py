@@ -234,8 +234,14 @@ class OpenVINOLLM:
             return pipeline.generate([ov.Tensor(np.array([ids], dtype=np.int64))], [config], streamer)[0]
 
     def close(self) -> None:
-        """Stop the engine's scheduler thread (pending requests fail with ModelError)."""
+        """Stop the engine's threads (pending requests fail with ModelError)."""
         self.engine.close()
+
+    def __del__(self) -> None:
+        # the engine's threads keep it (and the pipeline) alive until told to stop
+        engine = self.__dict__.get("engine")
+        if engine is not None:
+            engine.close(wait=False)
 
 
 def _load(path: Path, device: str, properties: dict[str, Any], cache_dir: Path | None) -> Any:
