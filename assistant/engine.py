@@ -168,7 +168,8 @@ class BatchingEngine:
     def active(self) -> int:
         """Requests running in the batch or waiting to join it."""
         with self._cond:
-            return len(self._running) + len(self._waiting) + (self._anchor is not None)
+            anchor = self._anchor
+            return len(self._running) + len(self._waiting) + (anchor is not None and not anchor.finished)
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the engine's threads; requests still waiting or running fail with ModelError."""

@@ -108,6 +108,13 @@ def test_a_cancelled_request_stops_at_the_next_step_and_its_neighbour_is_unaffec
         stopped_after = time.monotonic() - cancelled_at
         assert other.result(timeout=60).text == expected
     assert stopped_after < 1.0, f"the cancelled request ran {stopped_after:.2f} s on"
+    _wait_idle(llm)
+
+
+def _wait_idle(llm: OpenVINOLLM) -> None:
+    deadline = time.monotonic() + 5
+    while llm.engine.active and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert llm.engine.active == 0
 
 
@@ -131,10 +138,7 @@ def test_a_failing_callback_stops_only_its_own_request(llm):
         with pytest.raises(RuntimeError, match="callback failed"):
             bad.result(timeout=60)
         assert good.result(timeout=60).output_tokens == 12
-    deadline = time.monotonic() + 5
-    while llm.engine.active and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert llm.engine.active == 0
+    _wait_idle(llm)
 
 
 @pytest.mark.model
