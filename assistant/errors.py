@@ -8,6 +8,7 @@ AssistantError
 │   ├── ModelNotFound      no model at the path; the hint names the pull command
 │   ├── ModelCorrupt       sha256 mismatch or truncated file; the hint says re-pull
 │   └── DeviceNotAvailable the requested OpenVINO device is not present
+├── GenerationCancelled    a generation was stopped because its caller went away or cancelled it
 ├── ToolError
 │   ├── UnknownTool
 │   ├── ToolArgumentError  arguments rejected by the schema or an allow-list
@@ -74,6 +75,10 @@ class DeviceNotAvailable(ModelError):
     """The requested OpenVINO device is not present on this machine."""
 
     exit_code = 2
+
+
+class GenerationCancelled(AssistantError):
+    """A generation was stopped before its end because its caller cancelled it (e.g. the client left)."""
 
 
 class ToolError(AssistantError):

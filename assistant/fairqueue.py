@@ -1,7 +1,8 @@
 """A fair admission queue for API requests: bounded concurrency, round-robin between clients.
 
-At most `slots` requests are answered at once (each occupies a worker thread; the LLM serialises
-generation with its own lock, while retrieval and catalog answers run in parallel), and at most
+At most `slots` requests are answered at once (each occupies a worker thread; their generations
+join the LLM's running batch between steps, see `assistant.engine`, while retrieval and catalog
+answers run beside it), and at most
 `per_client` of them belong to one client (API key or IP). Waiting requests are admitted client by
 client in turn, first come first served within a client, so one client sending many requests
 cannot starve the others. Lives on the event loop: no locks needed.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import glob
 import json
 import logging
@@ -21,7 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from assistant import hugepages
 from assistant.config import Settings
-from assistant.errors import DeviceNotAvailable, ModelError
+from assistant.engine import BatchingEngine
+from assistant.errors import DeviceNotAvailable, GenerationCancelled, ModelError
 from assistant.gguf_ir import GGUF_IR_FORMAT, rewrite_ir
 
 OnToken = Callable[[str], None]
@@ -93,9 +95,25 @@ class LLM(Protocol):
 
     def generate(self, messages: list[dict[str, str]], *, max_new_tokens: int,
                  on_token: OnToken | None = None, json_schema: dict | None = None,
-                 stop: list[str] | None = None) -> Generation:
-        """Generate a reply to `messages`, streaming text pieces to `on_token`."""
+                 stop: list[str] | None = None, cancel: threading.Event | None = None) -> Generation:
+        """Generate a reply to `messages`, streaming text pieces to `on_token`; stop early once `cancel` is set."""
         ...
+
+
+_CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("ovperf_llm_cancel", default=None)
+
+
+@contextlib.contextmanager
+def cancel_scope(cancel: threading.Event | None) -> Iterator[None]:
+    """Generations started in this block (in this thread or context) stop at their next step once `cancel` is set.
+
+    Front ends wrap a whole answer in it, so the assistant's own LLM call is cancelled with its request
+    without threading the event through every layer in between."""
+    token = _CANCEL.set(cancel)
+    try:
+        yield
+    finally:
+        _CANCEL.reset(token)
 
 
 # -- devices ------------------------------------------------------------------------------------------
@@ -130,7 +148,10 @@ def check_device(device: str, available: Iterable[str] | None = None) -> str:
 # -- local OpenVINO backend ---------------------------------------------------------------------------
 
 class OpenVINOLLM:
-    """openvino_genai.LLMPipeline over a GGUF file or an OpenVINO IR folder; greedy decoding."""
+    """openvino_genai.ContinuousBatchingPipeline over a GGUF file or an OpenVINO IR folder; greedy decoding.
+
+    Every `generate()` call, from any thread, joins one shared batch (`assistant.engine.BatchingEngine`):
+    concurrent users decode together, each with its own settings, stop strings and stream."""
 
     def __init__(self, path: Path, *, device: str = "CPU", cache_dir: Path | None = None,
                  properties: dict[str, Any] | None = None, huge_pages: bool = True) -> None:
@@ -155,7 +176,7 @@ class OpenVINOLLM:
                              hint="Check that it is a supported GGUF (llama/qwen2/qwen3, Q4_0/Q4_1/Q8_0/F16) "
                                   "or an IR folder exported with: ovperf models convert") from None
         self.tokenizer = self.pipeline.get_tokenizer()
-        self.lock = threading.Lock()  # one generation at a time: the pipeline keeps per-request state
+        self.engine = BatchingEngine(self.pipeline, name=self.name)
         if huge_pages:  # after a first token: the plugin lays out its weights on the first inference
             self.generate([{"role": "user", "content": "Hi"}], max_new_tokens=1)
             self.huge_pages = hugepages.back_with_huge_pages()
@@ -176,7 +197,7 @@ class OpenVINOLLM:
 
     def generation_config(self, max_new_tokens: int) -> Any:
         """A greedy openvino_genai.GenerationConfig for this model."""
-        config = self.pipeline.get_generation_config()
+        config = self.pipeline.get_config()
         config.max_new_tokens = max_new_tokens
         config.do_sample = False
         config.apply_chat_template = False  # the prompt is already templated
@@ -187,44 +208,40 @@ class OpenVINOLLM:
 
     def generate(self, messages: list[dict[str, str]], *, max_new_tokens: int,
                  on_token: OnToken | None = None, json_schema: dict | None = None,
-                 stop: list[str] | None = None) -> Generation:
-        """Greedy generation over the chat-templated messages, optionally JSON-schema constrained."""
+                 stop: list[str] | None = None, cancel: threading.Event | None = None) -> Generation:
+        """Greedy generation over the chat-templated messages in the shared batch, optionally JSON-schema
+        constrained; stops at the next step once `cancel` (or the enclosing `cancel_scope`) is set."""
         import openvino_genai
 
         config = self.generation_config(max_new_tokens)
-        if stop:
-            config.stop_strings = set(stop)
-            config.include_stop_str_in_output = False
         if json_schema is not None:
             schema = json.dumps(json_schema)
             config.structured_output_config = openvino_genai.StructuredOutputConfig(json_schema=schema)
-        prompt = self.prompt(messages)
-        streamer = _Streamer(self.tokenizer, on_token) if on_token else None
-        with self.lock:
-            start = time.perf_counter()
-            try:
-                try:
-                    result = self.pipeline.generate([prompt], config, streamer.streamer if streamer else None)
-                except RuntimeError as exc:
-                    if not (stop and _STOP_STRING_FAULT in str(exc)) or streamer:
-                        raise
-                    # openvino_genai sometimes fails to take a stop string off the output (seen with prompt
-                    # lookup, not reproducible on demand): generate without stop strings and cut the text
-                    # here. Not when streaming: the text past the stop string would reach the caller.
-                    log.warning("generation: %s; generating again without stop strings", _first_line(exc))
-                    config.stop_strings = set()
-                    result = self.pipeline.generate([prompt], config, None)
-            except RuntimeError as exc:
-                raise ModelError(f"generation failed: {_first_line(exc)}",
-                                 hint="Shorten the conversation or lower max_new_tokens.") from None
-            total_ms = (time.perf_counter() - start) * 1000
-        if streamer:
-            streamer.reraise()
-        metrics = result.perf_metrics
-        output_tokens = int(metrics.get_num_generated_tokens())
-        return Generation(text=cut_at_stop(result.texts[0], stop), input_tokens=int(metrics.get_num_input_tokens()),
-                          output_tokens=output_tokens, first_token_ms=_finite(metrics.get_ttft().mean),
-                          total_ms=total_ms, tokens_per_s=decode_rate(metrics.get_tpot().mean, output_tokens))
+        result = self.engine.generate(self.prompt(messages), config, on_token=on_token, stop=stop,
+                                      cancel=cancel or _CANCEL.get())
+        decode_ms = result.total_ms - result.first_token_ms
+        rate = (result.output_tokens - 1) * 1000 / decode_ms if result.output_tokens > 1 and decode_ms > 0 else 0.0
+        return Generation(text=result.text, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
+                          first_token_ms=result.first_token_ms, total_ms=result.total_ms, tokens_per_s=rate)
+
+    def generate_ids(self, ids: list[int], config: Any, streamer: Any = None) -> Any:
+        """One generation from token ids with the pipeline to itself (benchmarks measure one stream):
+        waits for the running batch to finish, holds new requests back meanwhile; the EncodedGenerationResult."""
+        import numpy as np
+        import openvino as ov
+
+        with self.engine.exclusive() as pipeline:
+            return pipeline.generate([ov.Tensor(np.array([ids], dtype=np.int64))], [config], streamer)[0]
+
+    def close(self) -> None:
+        """Stop the engine's threads (pending requests fail with ModelError)."""
+        self.engine.close()
+
+    def __del__(self) -> None:
+        # the engine's threads keep it (and the pipeline) alive until told to stop
+        engine = self.__dict__.get("engine")
+        if engine is not None:
+            engine.close(wait=False)
 
 
 def _load(path: Path, device: str, properties: dict[str, Any], cache_dir: Path | None) -> Any:
@@ -233,15 +250,14 @@ def _load(path: Path, device: str, properties: dict[str, Any], cache_dir: Path |
     props = dict(properties)
     if not props.get("prompt_lookup", True):  # "off" is the default; the SDPA pipeline rejects the key
         del props["prompt_lookup"]
-    if isinstance(props.get("scheduler_config"), dict):
-        config = openvino_genai.SchedulerConfig()
-        for key, value in props["scheduler_config"].items():
-            setattr(config, key, value)
-        props["scheduler_config"] = config
+    scheduler = openvino_genai.SchedulerConfig()
+    scheduler.enable_prefix_caching = False  # see GGUF_PROPERTIES: same question, same answer
+    for key, value in (props.pop("scheduler_config", None) or {}).items():
+        setattr(scheduler, key, value)
     if cache_dir is not None and path.is_dir():  # compiled-blob cache for IR models
         cache_dir.mkdir(parents=True, exist_ok=True)
         props["CACHE_DIR"] = str(cache_dir)
-    return openvino_genai.LLMPipeline(str(path), device, **props)
+    return openvino_genai.ContinuousBatchingPipeline(str(path), scheduler, device, props)
 
 
 def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache_dir: Path, *,
@@ -278,22 +294,30 @@ def _load_gguf_cached(gguf: Path, device: str, properties: dict[str, Any], cache
         shutil.rmtree(scratch, ignore_errors=True)
         return _load(gguf, device, properties, None)
     try:
-        pipeline = _load(scratch / gguf.name, device, {**properties, "enable_save_ov_model": True}, None)
+        _export_gguf(scratch / gguf.name, device)
         (scratch / gguf.name).unlink()
         if not (scratch / "openvino_model.xml").is_file():
-            return pipeline
-        if rewrite_ir(scratch / "openvino_model.xml", gguf):
-            pipeline = None  # built from the approximate weights: load the rewritten IR instead
+            return _load(gguf, device, properties, None)
+        rewrite_ir(scratch / "openvino_model.xml", gguf)  # False: the import was exact already
+        if ir_dir.exists() and not (ir_dir / "openvino_tokenizer.xml").is_file():
+            shutil.rmtree(ir_dir, ignore_errors=True)  # incomplete (no tokenizer): replace it
         if not ir_dir.exists():
             with contextlib.suppress(OSError):  # another process may have won the race
                 os.replace(scratch, ir_dir)
                 _remove_older_formats(ir_dir, same_runtime)
-        if pipeline is None:
-            built = ir_dir if (ir_dir / "openvino_model.xml").is_file() else scratch
-            pipeline = _load(built, device, properties, blobs(built))
-        return pipeline
+        built = ir_dir if (ir_dir / "openvino_tokenizer.xml").is_file() else scratch
+        return _load(built, device, properties, blobs(built))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _export_gguf(gguf: Path, device: str) -> None:
+    """Write the IR of a GGUF next to it: model, tokenizer and detokenizer (with the chat template).
+
+    LLMPipeline does this; ContinuousBatchingPipeline with `enable_save_ov_model` saves the model only."""
+    import openvino_genai
+
+    openvino_genai.LLMPipeline(str(gguf), device, enable_save_ov_model=True, INFERENCE_PRECISION_HINT="f32")
 
 
 def _remove_older_formats(ir_dir: Path, same_runtime: str) -> None:
@@ -302,49 +326,6 @@ def _remove_older_formats(ir_dir: Path, same_runtime: str) -> None:
     for sibling in ir_dir.parent.glob(f"{glob.escape(same_runtime)}*"):
         if sibling != ir_dir and sibling.is_dir():
             shutil.rmtree(sibling, ignore_errors=True)
-
-
-class _Streamer:
-    """TextStreamer (UTF-8-safe detokenized pieces) whose callback cannot crash the native pipeline."""
-
-    def __init__(self, tokenizer: Any, on_token: OnToken) -> None:
-        import openvino_genai
-
-        self._on_token = on_token
-        self._error: BaseException | None = None
-        self._running = openvino_genai.StreamingStatus.RUNNING
-        self._cancel = openvino_genai.StreamingStatus.CANCEL
-        self.streamer = openvino_genai.TextStreamer(tokenizer, self._callback)
-
-    def _callback(self, piece: str) -> Any:
-        # an exception escaping into the C++ pipeline terminates the process: stop generation instead
-        try:
-            if piece:
-                self._on_token(piece)
-            return self._running
-        except BaseException as error:
-            self._error = error
-            return self._cancel
-
-    def reraise(self) -> None:
-        """Raise, in the caller's thread, what the token callback raised."""
-        if self._error is not None:
-            raise self._error
-
-
-_STOP_STRING_FAULT = "Cannot remove more tokens than has been generated"  # openvino_genai's assertion
-
-
-def cut_at_stop(text: str, stop: Iterable[str] | None) -> str:
-    """`text` up to the first of the stop strings (all of it when none occurs)."""
-    cut = min((i for s in stop or () if s and (i := text.find(s)) >= 0), default=len(text))
-    return text[:cut]
-
-
-def decode_rate(tpot_ms: float, output_tokens: int) -> float:
-    """Tokens per second after the first token from the mean time per output token (0 if undefined)."""
-    tpot_ms = _finite(tpot_ms)
-    return 1000.0 / tpot_ms if tpot_ms > 0 and output_tokens > 1 else 0.0
 
 
 def _finite(value: float) -> float:
@@ -378,9 +359,13 @@ class RemoteLLM:
 
     def generate(self, messages: list[dict[str, str]], *, max_new_tokens: int,
                  on_token: OnToken | None = None, json_schema: dict | None = None,
-                 stop: list[str] | None = None) -> Generation:
-        """Send the chat to the server; stream pieces to `on_token` when given."""
+                 stop: list[str] | None = None, cancel: threading.Event | None = None) -> Generation:
+        """Send the chat to the server; stream pieces to `on_token` when given. With `cancel` (or an
+        enclosing `cancel_scope`) the reply is streamed, so closing the connection stops the server's work."""
         httpx = _http()
+        cancel = cancel or _CANCEL.get()
+        if cancel is not None and on_token is None:
+            on_token = _raise_when(cancel)
         body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": max_new_tokens,
                                 "temperature": 0, "stream": on_token is not None}
         if stop:
@@ -433,6 +418,14 @@ class RemoteLLM:
                     on_token(piece)
         return _remote_generation("".join(pieces), usage, first_ms, (time.perf_counter() - start) * 1000,
                                   streamed=len(pieces))
+
+
+def _raise_when(cancel: threading.Event) -> OnToken:
+    """A token callback that stops reading the stream once `cancel` is set."""
+    def on_token(_piece: str) -> None:
+        if cancel.is_set():
+            raise GenerationCancelled("the request was cancelled")
+    return on_token
 
 
 def _remote_generation(text: str, usage: dict[str, Any] | None, first_ms: float, total_ms: float,

@@ -4,7 +4,8 @@ Routes (design.md): POST /api/ask, GET /api/tools, POST /api/tools/{name}, GET /
 GET /healthz, POST /v1/chat/completions, GET /v1/models, GET /widget.js, GET /demo.
 The OpenAI wire format, including how `sources` travel, is described in `assistant.openai_api`.
 Every error is JSON `{error, message, hint}`. Blocking Assistant calls run in worker threads
-behind a fair queue (`assistant.fairqueue`); the LLM serialises generation with its own lock.
+behind a fair queue (`assistant.fairqueue`); the generations of admitted requests join one running
+batch (`assistant.engine`), and a request whose client goes away is cancelled at the next step.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from importlib import resources
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ from assistant.edge import ResponseShape
 from assistant.errors import (
     AssistantError,
     ConfigError,
+    GenerationCancelled,
     InvalidQuestion,
     KnowledgeError,
     ModelError,
@@ -46,6 +48,7 @@ from assistant.errors import (
 from assistant.fairqueue import FairQueue, ServerBusy
 from assistant.history import History, HistoryError
 from assistant.http_limits import BodyDeadline, uvicorn_options
+from assistant.llm import cancel_scope
 from assistant.portal import JSONCORSMiddleware, PortalGuard, PortalSettings, error_body
 from assistant.runtime import Runtime
 from assistant.tool_summary import summarize
@@ -59,6 +62,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (InvalidQuestion, 422), (ToolArgumentError, 422), (UnknownTool, 404), (ToolsDisabled, 403),
     (ToolBusy, 409), (ServerBusy, 503), (ModelError, 503), (KnowledgeError, 503),
     (RetrievalIndexError, 503), (HistoryError, 503), (ToolExecutionError, 500), (ConfigError, 500),
+    (GenerationCancelled, 499),  # the client closed the connection; nobody reads this
 )
 """HTTP status of each AssistantError type (the first match in MRO order wins); others are 500."""
 
@@ -274,34 +278,32 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
             return openai_api.completion(answer, cid=cid)
         if queue.waiting >= queue.max_waiting:
             raise ServerBusy(f"the server is busy ({queue.waiting} requests waiting)", hint="Retry shortly.")
-        events = _chat_stream(queue, client, cid, lambda: assistant.stream(question, **kwargs))
+        events = _chat_stream(queue, client, cid, lambda: assistant.stream(question, **kwargs), caller.cancel)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def _raw_generation(body: openai_api.ChatRequest, cid: str, client: str, request: Request) -> Any:
         """The bare LLM behind the fair queue: the seam for app replicas that use --llm-endpoint.
-        Generation stops at the next token when the client goes away."""
+        Streamed piece by piece when asked; generation stops at the next step when the client goes away."""
         messages = body.raw_messages()
         for message in messages:
             clean_question(message["content"] or " ", max_chars=portal.max_question_chars * 4)
+        options = {"max_new_tokens": body.max_tokens or settings.max_new_tokens, "stop": body.stop_list()}
+        if body.stream:
+            if queue.waiting >= queue.max_waiting:
+                raise ServerBusy(f"the server is busy ({queue.waiting} requests waiting)", hint="Retry shortly.")
+            return StreamingResponse(_raw_stream(queue, client, cid, assistant.llm, messages, options),
+                                     media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         cancel = threading.Event()
         async with queue.slot(client):
             try:
                 generation = await until_disconnected(request, cancel, lambda: assistant.llm().generate(
-                    messages, max_new_tokens=body.max_tokens or settings.max_new_tokens, stop=body.stop_list(),
-                    on_token=_stop_when(cancel)))
-            except ClientGone:
+                    messages, cancel=cancel, **options))
+            except GenerationCancelled:
                 return Response(status_code=499)  # nobody is listening any more
         usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
-        completion = openai_api.raw_completion(generation.text, usage, cid=cid)
-        if not body.stream:
-            return completion
-        events = [openai_api.chunk(cid, delta={"role": "assistant", "content": generation.text},
-                                   model=openai_api.RAW_MODEL_ID),
-                  openai_api.chunk(cid, delta={}, finish_reason="stop", model=openai_api.RAW_MODEL_ID,
-                                   usage=completion["usage"])]
-        body_text = "".join(openai_api.sse(e) for e in events) + openai_api.sse("[DONE]")
-        return Response(body_text, media_type="text/event-stream")
+        return openai_api.raw_completion(generation.text, usage, cid=cid)
 
     @app.get("/widget.js", include_in_schema=False)
     async def widget_js() -> Response:
@@ -341,12 +343,14 @@ def _tool_endpoint(run: Any, name: str) -> Any:
     return endpoint
 
 
-async def _chat_stream(queue: FairQueue, client: str, cid: str, start) -> AsyncIterator[str]:
-    """SSE chunks of one streamed answer; holds a queue slot while it runs."""
+async def _chat_stream(queue: FairQueue, client: str, cid: str, start, cancel: threading.Event
+                       ) -> AsyncIterator[str]:
+    """SSE chunks of one streamed answer; holds a queue slot while it runs; a client that goes away
+    (the response is closed) cancels the answer's generation at its next step."""
     try:
         async with queue.slot(client):
             yield openai_api.sse(openai_api.chunk(cid, delta={"role": "assistant", "content": ""}))
-            async for event in iterate_in_threadpool(start()):
+            async for event in iterate_in_threadpool(_in_cancel_scope(start(), cancel)):
                 if isinstance(event, TokenEvent) and event.text:
                     yield openai_api.sse(openai_api.chunk(cid, delta={"content": event.text}))
                 elif isinstance(event, DoneEvent):
@@ -356,34 +360,76 @@ async def _chat_stream(queue: FairQueue, client: str, cid: str, start) -> AsyncI
         yield openai_api.sse({"error": {**error.to_dict(), "code": status_for(error)}})
     except Exception as error:  # the stream has started: report in-band, never a traceback
         log.exception("streamed answer failed")
-        yield openai_api.sse({"error": {"error": "InternalError", "code": 500,
-                                        "message": f"unexpected error ({type(error).__name__})",
-                                        "hint": "See the server log."}})
+        yield openai_api.sse(_internal_error(error))
+    finally:
+        cancel.set()  # a no-op after a complete answer; stops the generation of an abandoned one
     yield openai_api.sse("[DONE]")
+
+
+async def _raw_stream(queue: FairQueue, client: str, cid: str, get_llm: Any, messages: list[dict[str, str]],
+                      options: dict[str, Any]) -> AsyncIterator[str]:
+    """SSE chunks of one bare-LLM generation, each piece as the engine produces it."""
+    model = openai_api.RAW_MODEL_ID
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue[str | None] = asyncio.Queue()
+    cancel = threading.Event()
+
+    def work() -> Any:
+        try:
+            return get_llm().generate(messages, cancel=cancel, **options,
+                                      on_token=lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece))
+        finally:
+            loop.call_soon_threadsafe(pieces.put_nowait, None)
+
+    try:
+        async with queue.slot(client):
+            yield openai_api.sse(openai_api.chunk(cid, delta={"role": "assistant", "content": ""}, model=model))
+            task = asyncio.ensure_future(run_in_threadpool(work))
+            while (piece := await pieces.get()) is not None:
+                yield openai_api.sse(openai_api.chunk(cid, delta={"content": piece}, model=model))
+            generation = await task
+            usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
+            usage["total_tokens"] = sum(usage.values())
+            yield openai_api.sse(openai_api.chunk(cid, delta={}, finish_reason="stop", model=model, usage=usage))
+    except AssistantError as error:
+        yield openai_api.sse({"error": {**error.to_dict(), "code": status_for(error)}})
+    except Exception as error:
+        log.exception("streamed generation failed")
+        yield openai_api.sse(_internal_error(error))
+    finally:
+        cancel.set()
+    yield openai_api.sse("[DONE]")
+
+
+def _internal_error(error: Exception) -> dict[str, Any]:
+    return {"error": {"error": "InternalError", "code": 500, "message": f"unexpected error ({type(error).__name__})",
+                      "hint": "See the server log."}}
+
+
+def _in_cancel_scope(events: Iterator[Any], cancel: threading.Event) -> Iterator[Any]:
+    """`events`, each produced inside `cancel_scope(cancel)` (each step may run in another worker thread)."""
+    while True:
+        with cancel_scope(cancel):
+            try:
+                event = next(events)
+            except StopIteration:
+                return
+        yield event
 
 
 DISCONNECT_POLL_S = 0.25
 """How often a running request checks whether its client is still there."""
 
 
-class ClientGone(Exception):
-    """Raised inside a generation whose client disconnected, to stop it at the next token."""
-
-
-def _stop_when(cancel: threading.Event) -> Any:
-    """A token callback that stops the generation once `cancel` is set."""
-
-    def on_token(_piece: str) -> None:
-        if cancel.is_set():
-            raise ClientGone("the client disconnected")
-
-    return on_token
-
-
 async def until_disconnected(request: Request, cancel: threading.Event, work: Any) -> Any:
-    """Run `work()` in a worker thread; set `cancel` as soon as the client goes away (the work stops at
-    its next check), and wait for it to end."""
-    task = asyncio.ensure_future(run_in_threadpool(work))
+    """Run `work()` in a worker thread; set `cancel` as soon as the client goes away (the work, and any
+    generation it starts, stops at its next check), and wait for it to end."""
+
+    def scoped() -> Any:
+        with cancel_scope(cancel):
+            return work()
+
+    task = asyncio.ensure_future(run_in_threadpool(scoped))
     try:
         while not task.done():
             await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)

@@ -1,6 +1,7 @@
-"""Server concurrency: aggregate tokens/s and latency with 1, 4 and 8 concurrent clients.
+"""Server concurrency: aggregate tokens/s and latency with 1, 2, 4 and 8 concurrent clients.
 
-    python benchmarks/concurrency.py [--levels 1 4 8] [--requests 16] [--slots 4] [--no-stream]
+    python benchmarks/concurrency.py [--levels 1 2 4 8] [--requests 16] [--slots 16] [--no-stream]
+                                     [--plain] [--llm-endpoint URL [--llm-model NAME]]
 
 Starts the real server (FastAPI + uvicorn, no web UI) on a free loopback port with the default LLM,
 then, per level, N clients send a fixed number of FAQ questions (which need generation) to
@@ -9,12 +10,18 @@ POST /v1/chat/completions (streamed by default). Generated tokens are counted in
 level's wall time. Each client has its own API key (a separate user for the fair queue).
 Alongside, a probe client asks catalog questions (no LLM) every 0.25 s to show
 that they are not blocked by generations. Writes benchmarks/results/concurrency.json and prints a table.
+
+The local LLM batches concurrent generations continuously (`assistant.engine`); `--plain` loads it without
+prompt-lookup decoding, to compare the two at each load. With `--llm-endpoint` the server sends its
+generation to that OpenAI-compatible server instead (e.g. OpenVINO Model Server, or another `ovperf serve`
+with model `ovperf-llm`), and the same figures are measured through it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -183,17 +190,22 @@ def start_server(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the levels, write the JSON results and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--requests", type=int, default=16, help="requests per level")
     parser.add_argument("--slots", type=int, default=PortalSettings().max_active_requests,
                         help="answers computed at once (the rest wait in the fair queue)")
     parser.add_argument("--no-stream", action="store_true", help="non-streamed completions")
+    parser.add_argument("--plain", action="store_true", help="local LLM without prompt-lookup decoding")
+    parser.add_argument("--llm-endpoint", help="measure through this OpenAI-compatible server's generation")
+    parser.add_argument("--llm-model", default="ovperf-llm", help="model name at --llm-endpoint")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env(os.environ)
+    if args.llm_endpoint:
+        settings = dataclasses.replace(settings, llm_endpoint=args.llm_endpoint, model=args.llm_model)
     t0 = time.perf_counter()
-    llm = CountingLLM(load_llm(settings))
+    llm = CountingLLM(load_plain(settings) if args.plain and not args.llm_endpoint else load_llm(settings))
     assistant = Assistant.create(settings, llm=llm)
     load_s = time.perf_counter() - t0
     keys = (PROBE_KEY, *(client_key(i) for i in range(max(args.levels))))
@@ -210,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     report = {
         "benchmark": "concurrency", "endpoint": "/v1/chat/completions",
+        "llm_backend": args.llm_endpoint or "local", "prompt_lookup": bool(getattr(llm.inner, "prompt_lookup", False)),
         "stream": not args.no_stream, "requests_per_level": args.requests, "slots": args.slots,
         "model": llm.name, "max_new_tokens": settings.max_new_tokens, "device": settings.device,
         "startup_s": round(load_s, 1), "cpu_count": os.cpu_count(), "platform": platform.platform(),
@@ -217,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"model {llm.name}, max_new_tokens {settings.max_new_tokens}, {os.cpu_count()} CPUs, "
+    print(f"model {llm.name} ({report['llm_backend']}, prompt lookup {report['prompt_lookup']}), "
+          f"max_new_tokens {settings.max_new_tokens}, {os.cpu_count()} CPUs, "
           f"{args.requests} requests per level, {args.slots} slots, stream={not args.no_stream}")
     header = ("clients", "tokens/s", "req/s", "p50 ms", "p95 ms", "first p95", "catalog p95", "errors",
               "loadavg")
@@ -226,7 +240,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         row = (r["clients"], r["tokens_per_s"], r["requests_per_s"], r["latency_p50_ms"], r["latency_p95_ms"],
                r["first_content_p95_ms"], r["catalog_probe_p95_ms"], r["errors"], r["loadavg_1m"][1])
         print(" ".join(f"{v!s:>11}" for v in row))
+    base_rate = levels[0]["tokens_per_s"]
+    for r in levels[1:]:
+        ratio = r["tokens_per_s"] / base_rate if base_rate else 0.0
+        print(f"{r['clients']} clients vs {levels[0]['clients']}: {ratio:.2f}x aggregate tokens/s")
     print(f"written to {args.output}")
+
+
+def load_plain(settings: Settings) -> Any:
+    """The default local LLM without prompt-lookup decoding (plain greedy steps)."""
+    from assistant.llm import GGUF_PROPERTIES, OpenVINOLLM
+    from assistant.models import resolve_llm_path
+
+    path = resolve_llm_path(settings)
+    properties = {**GGUF_PROPERTIES, "prompt_lookup": False} if path.suffix == ".gguf" else None
+    return OpenVINOLLM(path, device=settings.device, cache_dir=settings.ov_cache_dir, properties=properties,
+                       huge_pages=settings.huge_pages)
 
 
 if __name__ == "__main__":

@@ -74,8 +74,6 @@ class OpenVINOBackend(Backend):
         self.threads = threads
 
     def generate(self, ids, new_tokens):
-        import numpy as np
-        import openvino as ov
         import openvino_genai
 
         stamps: list[float] = []
@@ -98,7 +96,7 @@ class OpenVINOBackend(Backend):
         config.min_new_tokens = new_tokens
         streamer = TokenTimer()
         start = time.perf_counter()
-        result = self.llm.pipeline.generate(ov.Tensor(np.array([ids], dtype=np.int64)), config, streamer)
+        result = self.llm.generate_ids(ids, config, streamer)
         metrics = result.perf_metrics
         engine = {"ttft_ms": float(metrics.get_ttft().mean), "tpot_ms": float(metrics.get_tpot().mean),
                   "input_tokens": int(metrics.get_num_input_tokens()),

@@ -103,19 +103,15 @@ def _prompt_ids(llm: Any, prompt_tokens: int, run: int) -> list[int]:
 
 
 def _run_once(llm: Any, ids: list[int], max_new_tokens: int) -> dict[str, float]:
-    import numpy as np
-    import openvino as ov
-
     config = llm.generation_config(max_new_tokens)
     config.ignore_eos = True
     config.min_new_tokens = max_new_tokens
-    with llm.lock:
-        try:
-            result = llm.pipeline.generate(ov.Tensor(np.array([ids], dtype=np.int64)), config)
-        except RuntimeError as exc:
-            raise ToolExecutionError(f"generation failed during the benchmark: {str(exc).strip()[-300:]}",
-                                     hint="Keep prompt_tokens + max_new_tokens within the model's context."
-                                     ) from None
+    try:
+        result = llm.generate_ids(ids, config)  # alone on the pipeline: one stream, as llm_bench measures
+    except RuntimeError as exc:
+        raise ToolExecutionError(f"generation failed during the benchmark: {str(exc).strip()[-300:]}",
+                                 hint="Keep prompt_tokens + max_new_tokens within the model's context."
+                                 ) from None
     metrics = result.perf_metrics
     return {"first_token_ms": float(metrics.get_ttft().mean),
             "second_token_ms": float(metrics.get_tpot().mean),
