@@ -289,6 +289,17 @@ def test_quality_on_question_sets_written_apart_from_the_dev_set(quoting_assista
     assert metrics["tool_routing_accuracy"] >= 0.95 and metrics["tool_calls_on_non_tool_questions"] == 0
 
 
+@pytest.mark.parametrize("question_set", ["fresh16.jsonl", "fresh17.jsonl", "fresh18.jsonl"])
+def test_answers_in_every_language_read_as_sentences(quoting_assistant, question_set):
+    """The sets with questions in other languages (fresh18 written after the multilingual work, first run
+    86/90): every answer reads as sentences, and no question that asks for no run gets a tool call."""
+    report = _scored(quoting_assistant, question_set)
+    faq_text = _faq_text(quoting_assistant)
+    for row in report.rows:
+        assert answer_form_problems(row["answer"], faq_text) == [], (row["id"], row["answer"])
+    assert report.metrics()["tool_calls_on_non_tool_questions"] == 0
+
+
 @pytest.mark.model
 @pytest.mark.parametrize("question_set", ["paraphrases.jsonl", "blind12.jsonl"])
 def test_the_llms_sentence_never_loops_nor_turns_a_right_answer_wrong(assistant, quoting_assistant, question_set):
