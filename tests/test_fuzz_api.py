@@ -83,7 +83,8 @@ def api_schema(fuzz_world: FuzzWorld):
 
 
 OPERATIONS = [("GET", "/healthz"), ("POST", "/api/ask"), ("GET", "/api/tools"), ("POST", "/api/tools/run_benchmark"),
-              ("POST", "/api/tools/benchmark_llm"), ("POST", "/api/tools/system_info"), ("GET", "/api/history"),
+              ("POST", "/api/tools/benchmark_llm"), ("POST", "/api/tools/benchmark_diffusion"),
+              ("POST", "/api/tools/system_info"), ("GET", "/api/history"),
               ("GET", "/v1/models"), ("POST", "/v1/chat/completions")]
 FUZZED = {"requests": 0, "by_status": {}}
 
@@ -93,7 +94,8 @@ def test_every_documented_operation_is_fuzzed(api_schema) -> None:
     assert documented == set(OPERATIONS)
 
 
-WITH_INPUT = {"/api/ask", "/api/tools/run_benchmark", "/api/tools/benchmark_llm", "/api/tools/system_info",
+WITH_INPUT = {"/api/ask", "/api/tools/run_benchmark", "/api/tools/benchmark_llm", "/api/tools/benchmark_diffusion",
+              "/api/tools/system_info",
               "/api/history", "/v1/chat/completions"}
 """Operations with a body or parameters; only those can be sent invalid data."""
 RUNS = [(m, p, GenerationMode.POSITIVE) for m, p in OPERATIONS] + \

@@ -276,7 +276,7 @@ def test_load_with_rate_limit(server_factory) -> None:
 def test_load_with_the_real_model_generating(server_factory) -> None:
     questions = [("faq", "How is latency measured?"), ("catalog", "What is the input size of resnet-50?"),
                  ("refusal", "Who won the 1998 World Cup?")]
-    plan = {f"client-{i}": 6 for i in range(4)}
+    plan = {f"client-{i}": 3 for i in range(4)}
     server = server_factory(llm="real", keys=[*plan, "warm-up"], rate_limit=RATE_LIMIT)
     warm_up(server.url, "warm-up", questions)
     samples, rss_samples, duration = run_load(server.url, plan, questions, rss=server.rss, time_cap_s=120)
