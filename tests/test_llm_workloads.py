@@ -21,7 +21,7 @@ from assistant.fitcheck import WorkloadTooLarge, llm_need
 from assistant.gguf_ir import _gguf_tensors
 from assistant.gguf_writer import BLOCK_BYTES, Q4_0, Q8_0, write_gguf
 from assistant.history import History
-from assistant.tools import llm_workloads
+from assistant.tools import build_cache, llm_workloads
 from assistant.tools.base import ToolContext
 from assistant.tools.llm_bench import make_benchmark_llm_tool
 from assistant.tools.llm_workloads import (
@@ -186,7 +186,7 @@ def test_killed_build_leaves_no_cache_entry_and_is_cleaned_up(tmp_path):
     process.wait()
     assert [p.name for p in parent.iterdir() if not p.name.startswith(".")] == []
     assert cached_llm(tmp_path, "Llama-2-7b-chat", "int4") is None
-    llm_workloads._remove_abandoned_builds(parent)
+    build_cache.remove_abandoned_builds(parent)
     assert list(parent.iterdir()) == []
 
 

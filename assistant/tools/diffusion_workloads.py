@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import Any
 
 from assistant.config import PROJECT_ROOT
 from assistant.errors import ToolArgumentError, ToolExecutionError
+from assistant.tools.build_cache import build_into_cache
 
 DIFFUSION_PRECISIONS = ("int8", "int4", "fp16")
 DEFAULT_DIFFUSION_PRECISION = "int8"
@@ -212,49 +212,14 @@ def ensure_diffusion_workload(name: str, precision: str, models_dir: Path, *, ti
     if (hit := cached_diffusion(models_dir, name, precision, tiny=tiny)) is not None:
         return hit
     target = diffusion_dir(models_dir, name, precision, tiny=tiny)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_builds(target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
-    staging.chmod(0o755)
-    try:
-        build_pipeline(arch.tiny() if tiny else arch, precision, staging, progress=progress)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if cached_diffusion(models_dir, name, precision, tiny=tiny) is None:  # not a concurrent identical build
-                shutil.rmtree(target, ignore_errors=True)
-                os.rename(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    hit = cached_diffusion(models_dir, name, precision, tiny=tiny)
-    if hit is None:
-        raise ToolExecutionError(f"building {name} {precision} left no complete pipeline in {target}")
-    return hit
+    built = arch.tiny() if tiny else arch
+    return build_into_cache(target, lambda staging: build_pipeline(built, precision, staging, progress=progress),
+                            lambda: cached_diffusion(models_dir, name, precision, tiny=tiny),
+                            what=f"{name} {precision}", kind="pipeline")
 
 
 _NOT_BUILDABLE_HINT = ("Stable-Diffusion-V1-5 is buildable; for FLUX.1-schnell, export the real model with "
                        "`optimum-cli export openvino` on a machine that can hold it.")
-
-
-def _remove_abandoned_builds(folder: Path) -> None:
-    """Delete staging folders of builds whose process is gone (killed mid-build)."""
-    for staging in folder.glob(".*.*.*"):
-        try:
-            pid = int(staging.name.split(".")[-2])
-        except (ValueError, IndexError):
-            continue
-        if pid != os.getpid() and not _alive(pid):
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- build --------------------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from typing import Any
 from assistant.config import PROJECT_ROOT
 from assistant.errors import ToolArgumentError, ToolExecutionError
 from assistant.gguf_writer import F32, Q4_0, Q8_0, TensorSpec, write_gguf
+from assistant.tools.build_cache import build_into_cache
 
 LLM_PRECISIONS = ("int4", "int8")
 DEFAULT_LLM_PRECISION = "int4"
@@ -162,45 +161,10 @@ def ensure_llm_workload(name: str, precision: str, models_dir: Path, *, tiny: bo
     if (hit := cached_llm(models_dir, name, precision, tiny=tiny)) is not None:
         return hit
     target = llm_workload_dir(models_dir, name, precision, tiny=tiny)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_builds(target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
-    staging.chmod(0o755)
-    try:
-        build_llm(arch.tiny() if tiny else arch, precision, staging, progress=progress)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if cached_llm(models_dir, name, precision, tiny=tiny) is None:  # not a concurrent identical build
-                shutil.rmtree(target, ignore_errors=True)
-                os.rename(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    hit = cached_llm(models_dir, name, precision, tiny=tiny)
-    if hit is None:
-        raise ToolExecutionError(f"building {name} {precision} left no complete IR in {target}")
-    return hit
-
-
-def _remove_abandoned_builds(folder: Path) -> None:
-    """Delete staging folders of builds whose process is gone (killed mid-build)."""
-    for staging in folder.glob(".*.*.*"):
-        try:
-            pid = int(staging.name.split(".")[-2])
-        except (ValueError, IndexError):
-            continue
-        if pid != os.getpid() and not _alive(pid):
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    built = arch.tiny() if tiny else arch
+    return build_into_cache(target, lambda staging: build_llm(built, precision, staging, progress=progress),
+                            lambda: cached_llm(models_dir, name, precision, tiny=tiny),
+                            what=f"{name} {precision}", kind="IR")
 
 
 # -- build --------------------------------------------------------------------------------------------
