@@ -264,9 +264,8 @@ _BELOW = re.compile(r"\b(?:smaller|less|lower|shorter|fewer|below|under|kleiner|
                     r"|plus petit\w*|plus court\w*|moins de|inférieur\w*|menor(?:es)?|más pequeñ[oa]s?|más cort[oa]s?"
                     r"|menos de|inferior(?:es)?|minor[ei]|più piccol[oi]|più cort[oi])\b"
                     r"|より小さい|より短い|未満|小于|小於|低于|短于|不到|보다 작은|미만", re.I)
-_OR_EQUAL = re.compile(r"\b(?:at least|or more|or larger|or above|at most|or less|or smaller|up to|mindestens"
-                       r"|höchstens|au moins|au plus|al menos|como máximo|almeno|al massimo|pelo menos|no máximo)\b"
-                       r"|以上|以下|至少|至多|最多|이상|이하", re.I)
+_AT_LEAST = re.compile(r"\b(?:at least|or more|or larger|or above|mindestens|au moins|al menos|almeno|pelo menos)\b"
+                       r"|以上|至少|이상", re.I)
 _AT_MOST = re.compile(r"\b(?:at most|or less|or smaller|up to|höchstens|au plus|como máximo|al massimo|no máximo)\b"
                       r"|以下|至多|最多|이하", re.I)
 
@@ -275,12 +274,14 @@ def _size_comparison(question: str, match: re.Match[str]) -> str:
     """">", ">=", "<" or "<=" when the words next to a size compare with it, else "" (also for "no more and
     no less"); "side" follows when a bare number counts the pixels of an image's side."""
     near = f"{question[max(0, match.start() - 30):match.start()]} {question[match.end():match.end() + 14]}"
-    if _OR_EQUAL.search(near):
-        operator = "<=" if _AT_MOST.search(near) else ">="
+    if _AT_MOST.search(near):
+        operator = "<="
+    elif _AT_LEAST.search(near):
+        operator = ">="
     elif found := _BELOW.search(near) or _ABOVE.search(near):
         if _NEGATED_COMPARISON.search(near[:found.start()]):
             return ""
-        operator = "<" if _BELOW.search(near) else ">"
+        operator = "<" if found.re is _BELOW else ">"
     else:
         return ""
     side = match.group(4) and _PIXELS.search(question[match.end():match.end() + 24])
