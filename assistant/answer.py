@@ -8,18 +8,27 @@ from typing import Any
 
 @dataclass(frozen=True, kw_only=True)
 class Source:
-    """A cited chunk, as indexed, with its retrieval score."""
+    """A cited chunk, as indexed, with its relevance to the question.
+
+    `score` is the cosine similarity of question and chunk (`match` "similarity"), or 1.0 for a catalog row or
+    table the answer was read from exactly (`match` "exact"); an answer lists its sources by score, best first.
+    """
 
     id: str
     title: str
     text: str
     score: float
     file: str = ""
+    match: str = "similarity"  # similarity | exact
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form of the contract."""
         return {"id": self.id, "title": self.title, "text": self.text, "score": round(self.score, 4),
-                "file": self.file}
+                "file": self.file, "match": self.match}
+
+    def score_label(self) -> str:
+        """How a reader sees the score: 'exact catalog match' or 'similarity 0.63'."""
+        return "exact catalog match" if self.match == "exact" else f"similarity {self.score:.2f}"
 
 
 @dataclass(kw_only=True)

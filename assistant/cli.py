@@ -159,7 +159,7 @@ def _print_stream(assistant, question: str, history: list[dict[str, str]]):
     if final is not None and final.sources:
         out.print("\n[bold]Sources[/]")
         for i, source in enumerate(final.sources, 1):
-            out.print(f"  [{i}] {source.title}  [dim]({source.file}, score {source.score:.2f})[/]")
+            out.print(f"  [{i}] {source.title}  [dim]({source.file}, {source.score_label()})[/]")
     return final
 
 

@@ -31,6 +31,7 @@ from assistant.answer import (
 )
 from assistant.catalog import Catalog, CatalogEntry, catalog_from_documents
 from assistant.catalog_qa import (
+    CatalogAnswer,
     aggregate_filters,
     answer_about,
     answer_aggregate,
@@ -365,7 +366,7 @@ class Assistant:
             answer.refused = True
         else:
             result = answer_about(list(decision.entries), decision.attribute)
-        sources = self._catalog_sources(result.entries, aggregate=result.aggregate)
+        sources = self._catalog_sources(question, result, aggregate=result.aggregate)
         answer.sources = sources
         yield SourcesEvent(sources)
         text = _localised_catalog(result, decision, answer.language) or result.text
@@ -374,20 +375,30 @@ class Assistant:
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(text)
 
-    def _catalog_sources(self, entries, *, aggregate: bool) -> list[Source]:
-        """Row chunks of the entries and their table; the table first for aggregates."""
-        rows = [self.chunks[e.chunk_id] for e in entries if e.chunk_id in self.chunks]
+    def _catalog_sources(self, question: str, result: CatalogAnswer, *, aggregate: bool) -> list[Source]:
+        """The rows the answer was read from (exact), or for an aggregate the table (exact) and the FAQ passage
+        that introduces it; then the context by similarity. Best first, at most top_k beyond the rows."""
+        rows = [self.chunks[e.chunk_id] for e in result.entries if e.chunk_id in self.chunks]
         table_ids = dict.fromkeys(r.meta.get("table") for r in rows)
         tables = [self.chunks[t] for t in table_ids if t in self.chunks]
         if not tables:
             tables = [c for c in self.chunks.values() if c.kind == "table"][:1]
         # an aggregate also cites the FAQ passage that introduces the table ("the list of input sizes for each
-        # network model"), where the question over the whole table is answered in words
+        # network model"), where the question over the whole table is answered in words. Its rows are in the
+        # table and in the answer's list, so they are cited one by one only when the answer reads their links,
+        # which the table's text does not show.
         intros = [c for c in self.chunks.values()
                   if c.kind == "faq" and any(t.title.startswith(c.title) for t in tables)]
-        ordered = ([*tables, *intros[:1], *rows[:5]] if aggregate
-                   else [*rows, *tables][: max(self.settings.top_k, len(rows))])
-        return [Source(id=c.id, title=c.title, text=c.text, score=1.0, file=c.source) for c in ordered]
+        reads_links = "link" in result.filters or any(e.url and e.url in result.text for e in result.entries)
+        exact, context = ((tables + rows if reads_links else tables, intros[:1]) if aggregate
+                          else (rows, tables))
+        similarities = self.retriever.similarities(question, [c.id for c in context])
+        scored = sorted(zip(context, similarities, strict=True), key=lambda pair: -pair[1])
+        cap = max(self.settings.top_k, len(exact))
+        return ([Source(id=c.id, title=c.title, text=c.text, score=1.0, file=c.source, match="exact")
+                 for c in exact]
+                + [Source(id=c.id, title=c.title, text=c.text, score=score, file=c.source)
+                   for c, score in scored])[:cap]
 
     def _faq_answer(self, question: str, history: Sequence[dict[str, str]], answer: Answer, started: float
                     ) -> Iterator[Event]:
@@ -428,23 +439,28 @@ class Assistant:
             cited = [prose, *[s for s in cited if s.id != prose.id]]
         # The direct answer and the verbatim evidence stream first (fast, always correct); the model's
         # sentence follows only when the sources support it and it passes the prose checks.
-        links = self.chunks[cited[0].id].meta.get("links", {})
-        span, best_sentence = self._quote(question, cited[0])
+        basis = cited[0]
+        links = self.chunks[basis.id].meta.get("links", {})
+        span, best_sentence = self._quote(question, basis)
         quote = _with_links(span, links)
         opening = _opening(asked, best_sentence if best_sentence != span else "", links)
-        text = opening + self._quote_block(cited[0], quote, 1)
         # a message of several questions gets each answered, with its own source
         parts = question_parts(question)
-        quoted = {cited[0].id}
+        quoted = {basis.id}
+        part_quotes: list[tuple[str, Source, str]] = []
         for part in parts if parts != [question] else []:
             extra = self._part_answer(part, quoted)
             if extra is not None:
                 source, part_quote = extra
                 quoted.add(source.id)
+                part_quotes.append((part, source, part_quote))
                 if all(s.id != source.id for s in cited):
                     cited.append(source)
-                number = next(i for i, s in enumerate(cited, 1) if s.id == source.id)
-                text += f"\n\n{part.rstrip('?')}? " + self._quote_block(source, part_quote, number)
+        cited = _best_first(cited, keep=quoted, cap=self.settings.top_k)
+        number = {s.id: i for i, s in enumerate(cited, 1)}
+        text = opening + self._quote_block(basis, quote, number[basis.id])
+        for part, source, part_quote in part_quotes:
+            text += f"\n\n{part.rstrip('?')}? " + self._quote_block(source, part_quote, number[source.id])
         answer.sources = cited
         yield SourcesEvent(cited)
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
@@ -453,13 +469,14 @@ class Assistant:
             answer.answer = text
             return
         t0 = time.perf_counter()
-        generation = self.llm().generate(build_messages(question, cited[0]),
+        generation = self.llm().generate(build_messages(question, basis),
                                          max_new_tokens=self.settings.max_new_tokens, stop=["\n"])
         answer.timings_ms["generation"] = (time.perf_counter() - t0) * 1000
         answer.usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
-        lead = ensure_citation(generation.text.strip(), 1)
-        if (is_supported(lead, cited[:1], question) and not _same_words(lead, span)
-                and not prose_problems(lead, source=cited[0].text, quote=span)
+        # the model saw one source, [1]: its citation is the basis's number in this answer
+        lead = ensure_citation(generation.text.strip(), 1).replace("[1]", f"[{number[basis.id]}]")
+        if (is_supported(lead, [basis], question) and not _same_words(lead, span)
+                and not prose_problems(lead, source=basis.text, quote=span)
                 and not repeated_phrase(f"{text} {lead}", words=4, times=3)):  # it would say a third time
             addition = f"\n\nIn short: {lead}"
             text += addition
@@ -550,7 +567,7 @@ class Assistant:
         # cite what the FAQ says about the method of this measurement, not what the request resembles
         sources, best, retrieval_ms = self.sources_for(_method_query(decision), k=2)
         answer.timings_ms["retrieval"] = retrieval_ms
-        sources = _worth_citing(sources, best)
+        sources = _worth_citing(sources, best)[:1]  # the one passage the answer cites as [1]
         answer.sources = sources
         if decision.kind == "clarify":
             answer.answer = decision.message
@@ -703,6 +720,14 @@ def _worth_citing(sources: list[Source], best: float) -> list[Source]:
     """Sources close enough to the best one to be cited (always at least the top one)."""
     floor = max(CITE_THRESHOLD, best - CITE_MARGIN)
     return [s for s in sources if s.score >= floor] or sources[:1]
+
+
+def _best_first(sources: list[Source], *, keep: set[str], cap: int) -> list[Source]:
+    """Sources by score, best first; the quoted ones (`keep`) always stay, the others fill up to `cap`."""
+    ordered = sorted(sources, key=lambda s: -s.score)
+    room = max(cap - len(keep), 0)
+    context = [s for s in ordered if s.id not in keep][:room]
+    return [s for s in ordered if s.id in keep or s in context]
 
 
 def _prose_first(sources: list[Source], chunks: dict[str, Chunk], margin: float = 0.1) -> list[Source]:

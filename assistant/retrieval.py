@@ -551,6 +551,7 @@ class Retriever:
         self._bm25 = bm25
         self._vectors = dense.reconstruct_n(0, dense.ntotal)
         self._query_cache = _LRU(query_cache_size)
+        self._position_of: dict[str, int] | None = None
 
     @property
     def origin(self) -> str:
@@ -652,6 +653,21 @@ class Retriever:
             )
             for doc, sim in zip(best, similarities, strict=True)
         ]
+
+    def similarities(self, query: str, chunk_ids: Sequence[str]) -> list[float]:
+        """Cosine similarity of the query to each of these chunks (by id), as `search` reports it."""
+        query_text = " ".join(query.split())
+        if not query_text or not chunk_ids:
+            return [0.0] * len(chunk_ids)
+        vector = self._query_cache.get_or_compute(query_text, lambda: self.embedder.encode([query_text])[0])
+        position = self._positions()
+        return [float(self._vectors[position[i]] @ vector) if i in position else 0.0 for i in chunk_ids]
+
+    def _positions(self) -> dict[str, int]:
+        """Row of each chunk id in the vector matrix."""
+        if self._position_of is None:
+            self._position_of = {c.id: n for n, c in enumerate(self.chunks)}
+        return self._position_of
 
     def _dense_ranks(self, vector: np.ndarray, n: int) -> tuple[dict[int, int], dict[int, float]]:
         """Ranks and cosine similarities of the n chunks nearest to the query vector."""

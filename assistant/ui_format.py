@@ -41,14 +41,14 @@ def chat_history(messages: list[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 
 def sources_message(sources: list[Source]) -> dict[str, Any]:
-    """An expandable chat message listing the cited FAQ sections with their scores."""
+    """An expandable chat message listing the cited sources, best first, with their scores."""
     lines = []
     for i, source in enumerate(sources, 1):
         body = source.text
         if body.startswith(source.title):
             body = body[len(source.title):].strip()
         excerpt = " ".join(body.split())[:320] + ("…" if len(body) > 320 else "")
-        lines.append(f"**[{i}] {source.title}** · score {source.score:.2f}\n\n> {excerpt}")
+        lines.append(f"**[{i}] {source.title}** · {source.score_label()}\n\n> {excerpt}")
     return {"role": "assistant", "content": "\n\n".join(lines),
             "metadata": {"title": f"Sources ({len(sources)})", "status": "done"}}
 

@@ -35,6 +35,37 @@ def test_catalog_answers_are_exact_and_need_no_llm(assistant):
     assert answer.tool_calls == [] and not answer.refused
 
 
+@pytest.mark.parametrize("question", [
+    "How is latency measured?", "I'd like to reproduce your resnet numbers on my own server. How?",
+    "benchmark models download source?", "How often are the benchmarks updated, and will new models be added?",
+    "What is the input size of ssd-resnet34-1200-onnx?", "Compare the input sizes of yolov8n and resnet-50",
+    "Which models in the catalog come from Meta?", "Which models link to the open model zoo?",
+    "Benchmark resnet-50 for 2 seconds",
+])
+def test_sources_are_listed_best_first_capped_and_scored_by_what_they_are(quoting_assistant, question):
+    answer = quoting_assistant.ask(question)
+    scores = [s.score for s in answer.sources]
+    assert answer.sources and scores == sorted(scores, reverse=True)
+    exact = [s for s in answer.sources if s.match == "exact"]
+    assert all(s.score == 1.0 for s in exact)
+    assert all(0.0 < s.score < 1.0 for s in answer.sources if s.match == "similarity")
+    # an answer refers to what it quotes by its place in this list (a planned run quotes nothing yet)
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
+    assert cited <= set(range(1, len(answer.sources) + 1)) and (cited or answer.route == "tool")
+    if answer.route == "catalog":  # the rows read, then the table by similarity
+        assert exact and all(quoting_assistant.chunks[s.id].kind == "row" for s in exact)
+        assert len(answer.sources) <= max(quoting_assistant.settings.top_k, len(exact))
+    elif answer.route == "aggregate":  # the table the list is read from; its rows only for links it does not show
+        kinds = [quoting_assistant.chunks[s.id].kind for s in exact]
+        assert kinds[0] == "table"
+        links = "link" in question
+        assert (kinds[1:] == ["row"] * (len(kinds) - 1) and len(kinds) > 1) if links else kinds == ["table"]
+        assert all("open_model_zoo" in s.text for s in exact[1:])
+        assert len(answer.sources) <= max(quoting_assistant.settings.top_k, len(exact))
+    else:
+        assert not exact and len(answer.sources) <= quoting_assistant.settings.top_k
+
+
 def test_out_of_scope_is_refused_without_sources(assistant):
     for question in ("What is the weather in Paris tomorrow?", "Write me a poem about cats",
                      # close to the FAQ's words (inference, speed, compare), but about products it never names

@@ -101,7 +101,7 @@ def test_chat_sources_confirmed_benchmark_and_form(page, server: LiveServer) -> 
     snapshots = page.evaluate("window.__texts")
     assert any("…" in s and "[1]" not in s for s in snapshots), "no intermediate (streaming) state was shown"
     page.get_by_text("Sources (").first.click()
-    _wait_text(chat, "score", 10)
+    _wait_text(chat, "similarity", 10)
     assert "How is Latency measured?" in chat.inner_text()
 
     # a dismissed plan runs nothing and says so
@@ -218,7 +218,7 @@ def test_demo_page_widget_renders_markdown_safely(page, server: LiveServer) -> N
     assert "synchronous mode" in answer.locator("blockquote").first.inner_text()
     assert not any(line.startswith(">") for line in answer.inner_text().splitlines())
     answer.locator("summary").click()
-    assert "score" in answer.inner_text()
+    assert "similarity" in answer.inner_text()
     box.fill("Which models in the catalog are LLMs?")
     box.press("Enter")
     answer = page.locator("#ovperf-widget .msg.bot").last

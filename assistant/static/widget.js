@@ -285,7 +285,8 @@
       li.textContent = s.title + " ";
       var score = document.createElement("span");
       score.className = "score";
-      score.textContent = "(score " + Number(s.score).toFixed(2) + ")";
+      score.textContent = s.match === "exact" ? "(exact catalog match)"
+        : "(similarity " + Number(s.score).toFixed(2) + ")";
       li.appendChild(score);
       li.title = (s.text || "").slice(0, 400);
       list.appendChild(li);
