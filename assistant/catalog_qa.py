@@ -129,6 +129,16 @@ def answer_about(entries: list[CatalogEntry], attribute: str | None) -> CatalogA
     return CatalogAnswer(text="\n".join(lines), entries=tuple(entries), aggregate=False)
 
 
+def answer_not_held(entries: list[CatalogEntry]) -> CatalogAnswer:
+    """Say that the catalog holds only its four fields for these models (a license, an accuracy, how to
+    train one: the FAQ gives none of that), and give those fields, so nothing is guessed."""
+    names = ", ".join(e.model for e in entries)
+    lines = [f"The benchmark catalog gives only the task, public network, input size and link of {names}, and "
+             "the FAQ says nothing more about it, so I cannot answer that from my sources. What the catalog lists:"]
+    lines += [f"- {entry.describe()}" for entry in entries]
+    return CatalogAnswer(text="\n".join(lines), entries=tuple(entries), aggregate=False)
+
+
 def answer_unlisted(mention: str, similar: list[CatalogEntry], attribute: str | None, catalog: Catalog
                     ) -> CatalogAnswer:
     """Say that a model is not in the catalog (never answer with a look-alike's values), and name the

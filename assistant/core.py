@@ -35,6 +35,7 @@ from assistant.catalog_qa import (
     aggregate_filters,
     answer_about,
     answer_aggregate,
+    answer_not_held,
     answer_unlisted,
     asked_attribute,
     field_value,
@@ -233,7 +234,7 @@ class Assistant:
         answer.route = decision.kind
         if decision.kind in {"tool", "clarify"}:
             yield from self._tool_answer(question, decision, tools_mode, answer, started, caller)
-        elif decision.kind in {"catalog", "aggregate", "unlisted"}:
+        elif decision.kind in {"catalog", "aggregate", "unlisted", "not_held"}:
             yield from self._catalog_answer(question, decision, answer, started)
         elif answer.language != "en":
             yield from self._foreign_faq_answer(question, prediction, answer, started)
@@ -337,6 +338,12 @@ class Assistant:
             return tool_route(question, self.catalog, label)
         if rules.kind == "faq" and label in TOOL_INTENTS and confidence >= OVERRULE_FAQ:
             return tool_route(question, self.catalog, label)
+        if (rules.kind in {"catalog", "faq"} and asked_attribute(question) is None and prediction.unheld >= 0.5
+                and prediction.p("out_of_scope") > prediction.p("catalog")):
+            # a catalog model asked about what the table does not hold (its license, accuracy, training)
+            named = rules.entries or tuple(m.entry for m in self.catalog.named_matches(question)[:1])
+            if named:
+                return Route(kind="not_held", entries=named)
         return rules
 
     def _intent_route(self, question: str, prediction: Prediction) -> Route:
@@ -363,6 +370,9 @@ class Assistant:
             result = answer_aggregate(asked_clause(question), self.catalog, decision.filters)
         elif decision.kind == "unlisted":  # nothing in the sources answers it: say so, invent nothing
             result = answer_unlisted(decision.mention, list(decision.entries), decision.attribute, self.catalog)
+            answer.refused = True
+        elif decision.kind == "not_held":  # a catalog model, asked what the catalog does not hold
+            result = answer_not_held(list(decision.entries))
             answer.refused = True
         else:
             result = answer_about(list(decision.entries), decision.attribute)

@@ -31,8 +31,8 @@ import numpy as np
 CORPUS = Path(__file__).parent / "data" / "intents.jsonl"
 INTENTS = ("faq", "catalog", "aggregate", "run_benchmark", "benchmark_llm", "system_info", "out_of_scope")
 TOOL_INTENTS = frozenset({"run_benchmark", "benchmark_llm", "system_info"})
-FIELDS = ("input_size", "task", "network", "url", "none")
-_RECIPE = 2  # bump when the features or the classifier change
+FIELDS = ("input_size", "task", "network", "url", "none", "not_held")
+_RECIPE = 3  # bump when the features or the classifier change
 _REGULARISATION = 4.0
 
 
@@ -56,6 +56,7 @@ class Prediction:
     confidence: float
     probabilities: dict[str, float]
     attribute: str | None = None
+    unheld: float = 0.0  # probability that it asks a catalog model for what the table does not hold
 
     def p(self, label: str) -> float:
         """Probability of one intent."""
@@ -114,7 +115,9 @@ class IntentClassifier:
         else:
             examples = load_corpus(corpus)
             vectors = self.embedder.encode([e.question for e in examples], kind="query")
-            catalog = [i for i, e in enumerate(examples) if e.label == "catalog"]
+            # the field: of catalog questions, and of questions about a catalog model the table cannot answer
+            # (its license, accuracy, training), read without the model's name
+            catalog = [i for i, e in enumerate(examples) if e.label == "catalog" or e.attribute == "not_held"]
             masked = self.embedder.encode([mask(examples[i].question) for i in catalog], kind="query")
             self.intent = _Linear.fit(vectors, [e.label for e in examples])
             self.field = _Linear.fit(masked, [examples[i].attribute or "none" for i in catalog])
@@ -127,9 +130,10 @@ class IntentClassifier:
         best = int(np.argmax(probabilities))
         field_probs = self.field.probabilities(self.embedder.encode([self.mask(question)], kind="query"))[0]
         field = self.field.classes[int(np.argmax(field_probs))]
+        unheld = dict(zip(self.field.classes, field_probs, strict=True)).get("not_held", 0.0)
         return Prediction(label=self.intent.classes[best], confidence=float(probabilities[best]),
                           probabilities={c: float(p) for c, p in zip(self.intent.classes, probabilities, strict=True)},
-                          attribute=None if field == "none" else field)
+                          attribute=None if field in {"none", "not_held"} else field, unheld=float(unheld))
 
     def _save(self) -> None:
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)

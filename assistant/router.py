@@ -99,7 +99,7 @@ _ITERATIONS = re.compile(r"\b(\d+)\s*(?:iterations?|runs|times|repetitions?|pass
 class Route:
     """What to do with a message."""
 
-    kind: str  # "tool" | "clarify" | "catalog" | "unlisted" | "aggregate" | "faq"
+    kind: str  # "tool" | "clarify" | "catalog" | "unlisted" | "not_held" | "aggregate" | "faq"
     tool: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     entries: tuple[CatalogEntry, ...] = ()
