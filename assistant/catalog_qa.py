@@ -439,10 +439,24 @@ def answer_aggregate(question: str, catalog: Catalog, filters: dict[str, str]) -
     elif _COUNT.search(question):
         text = (f"{len(selected)} model{'s' if len(selected) != 1 else ''} in the benchmark catalog "
                 f"{described}: " + ", ".join(e.model for e in selected) + ".")
+        if (attribute := asked_attribute(question)) is not None:  # "how many ..., and what input size?"
+            text += " " + _field_of_each(selected, attribute)
     else:
         header = f"{len(selected)} model{'s' if len(selected) != 1 else ''} in the benchmark catalog {described}:"
-        text = "\n".join([header, *(f"- {e.model} ({e.task}, input size {e.input_size})" for e in selected)])
+        extra = asked_attribute(question) if asked_attribute(question) in {"network", "url"} else None
+        text = "\n".join([header, *(f"- {e.model} ({e.task}, input size {e.input_size}"
+                                     + (f", {_FIELD_LABEL[extra]} {field_value(e, extra) or 'not given'}"
+                                        if extra else "") + ")" for e in selected)])
     return CatalogAnswer(text=text, entries=tuple(selected), aggregate=True, filters=filters)
+
+
+def _field_of_each(entries: list[CatalogEntry] | tuple[CatalogEntry, ...], attribute: str) -> str:
+    """One field of several rows in a sentence: the shared value once, or each model's."""
+    values = [field_value(e, attribute) or "not given" for e in entries]
+    label = _FIELD_LABEL[attribute]
+    if len(set(values)) == 1:
+        return f"{'They all have' if len(entries) > 1 else 'It has'} the {label} {values[0]}."
+    return f"Their {label}s: " + ", ".join(f"{e.model} {v}" for e, v in zip(entries, values, strict=True)) + "."
 
 
 def _passes(entry: CatalogEntry, filters: dict[str, str]) -> bool:

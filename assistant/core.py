@@ -239,7 +239,7 @@ class Assistant:
         elif answer.language != "en":
             yield from self._foreign_faq_answer(question, prediction, answer, started)
         else:
-            yield from self._faq_answer(question, history, answer, started)
+            yield from self._faq_answer(question, history, answer, started, prediction)
         answer.timings_ms["total"] = (time.perf_counter() - started) * 1000
         yield DoneEvent(answer)
 
@@ -410,8 +410,8 @@ class Assistant:
                 + [Source(id=c.id, title=c.title, text=c.text, score=score, file=c.source)
                    for c, score in scored])[:cap]
 
-    def _faq_answer(self, question: str, history: Sequence[dict[str, str]], answer: Answer, started: float
-                    ) -> Iterator[Event]:
+    def _faq_answer(self, question: str, history: Sequence[dict[str, str]], answer: Answer, started: float,
+                    prediction: Prediction | None = None) -> Iterator[Event]:
         query = question
         if history and len(question.split()) <= 6:
             previous = next((t["content"] for t in reversed(history) if t.get("role") == "user"), "")
@@ -433,11 +433,19 @@ class Assistant:
             return
         asked = asked_clause(question)
         if (self.relevance.asks_unknown_value(asked) or self.relevance.asks_release_date(question)
-                or self.relevance.asks_figure(question) or not self.relevance.in_scope(
-                f"{question} {faq_words(question)}", [s.text for s in sources], best,
-                asked=f"{asked} {faq_words(asked)}" if asked != question else "")):
+                or self.relevance.asks_figure(question)):
             yield _refusal(answer, started)
             return
+        if not self.relevance.in_scope(f"{question} {faq_words(question)}", [s.text for s in sources], best,
+                                       asked=f"{asked} {faq_words(asked)}" if asked != question else ""):
+            # The words are too far from the passages' for the gate, but the intent learned from the corpus is
+            # sure it is an FAQ question: the passage its labelled neighbours were answered by answers it.
+            sources = self._bank_sources(question) if prediction is not None and prediction.p("faq") >= SURE_OF_FAQ \
+                else []
+            if not sources:
+                yield _refusal(answer, started)
+                return
+            best = sources[0].score
         cited = _prose_first(_worth_citing(sources, best), self.chunks)
         if self.chunks[cited[0].id].kind in {"row", "table"} and not self._names_row(question, cited[0]):
             # answered by the FAQ's prose, not by the table: a row of a model the question does not name
@@ -497,6 +505,17 @@ class Assistant:
         """'The FAQ says, under "its question" [n]:' and the quote; the FAQ's own question says what it answers."""
         heading = f', under "{source.title}"' if self.chunks[source.id].kind == "faq" else ""
         return f"{speaker(self.chunks[source.id])} says{heading} [{number}]:\n\n> {quote}"
+
+    def _bank_sources(self, question: str) -> list[Source]:
+        """FAQ passages by the multilingual search with the labelled question bank (best first), when the best
+        is an FAQ passage close enough by its own words to cite."""
+        if self.understanding is None:
+            return []
+        passages = self.understanding.search(question, k=self.settings.top_k)
+        if not passages or passages[0].chunk.kind != "faq" or passages[0].similarity < FOREIGN_MIN_SIMILARITY:
+            return []
+        return [Source(id=p.chunk.id, title=p.chunk.title, text=p.chunk.text, score=p.similarity, file=p.chunk.source)
+                for p in passages if p.score >= passages[0].score - FOREIGN_CITE_MARGIN]
 
     def _part_answer(self, part: str, quoted: set[str]) -> tuple[Source, str] | None:
         """The source and quote answering one further question of the message, when a passage not quoted yet
@@ -698,6 +717,7 @@ SHORT_ANSWER_SENTENCES, SHORT_ANSWER_CHARS = 4, 650
 OVERRULE_TOOL, OVERRULE_FAQ = 0.5, 0.7
 UNLIKELY_TOOL = 0.3  # the tool intents together this unlikely: the rules' run request is no request
 SURE_OF_TOOL = 0.6  # sure enough of a tool to run it without the rules' agreement
+SURE_OF_FAQ = 0.8  # no out-of-scope question of any labelled set reached this, each set held out of training
 # multilingual-e5 similarities are compressed (unrelated texts ~0.75): the floor for an FAQ passage
 FOREIGN_MIN_SIMILARITY, FOREIGN_CITE_MARGIN = 0.76, 0.02
 
