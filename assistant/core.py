@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,6 +63,9 @@ from assistant.spelling import SpellFixer, vocabulary_words
 from assistant.synonyms import faq_words
 from assistant.tool_summary import summarize
 from assistant.tools.policy import Caller, ToolPolicy
+
+if TYPE_CHECKING:
+    from assistant.understanding import Passage
 
 QUOTE_WORD_WEIGHT = 0.5  # the share of the asked words a sentence has, next to its similarities
 # Sources below this cosine similarity, or this far below the best one, are not cited.
@@ -514,8 +517,7 @@ class Assistant:
         passages = self.understanding.search(question, k=self.settings.top_k)
         if not passages or passages[0].chunk.kind != "faq" or passages[0].similarity < FOREIGN_MIN_SIMILARITY:
             return []
-        return [Source(id=p.chunk.id, title=p.chunk.title, text=p.chunk.text, score=p.similarity, file=p.chunk.source)
-                for p in passages if p.score >= passages[0].score - FOREIGN_CITE_MARGIN]
+        return [_passage_source(p) for p in passages if p.score >= passages[0].score - FOREIGN_CITE_MARGIN]
 
     def _part_answer(self, part: str, quoted: set[str]) -> tuple[Source, str] | None:
         """The source and quote answering one further question of the message, when a passage not quoted yet
@@ -540,18 +542,35 @@ class Assistant:
                 or (prediction is not None and prediction.label == "out_of_scope")):
             yield _refusal(answer, started)
             return
-        cited = [Source(id=p.chunk.id, title=p.chunk.title, text=p.chunk.text, score=p.score,
-                        file=p.chunk.source) for p in passages if p.score >= passages[0].score - FOREIGN_CITE_MARGIN]
+        cited = [_passage_source(p) for p in passages if p.score >= passages[0].score - FOREIGN_CITE_MARGIN]
+        # a message of several questions ("…? …?") gets each answered from its own passage
+        answered = [("", cited[0])]
+        for part in _question_marks_split(question)[1:]:
+            found = self.understanding.search(part, k=1)
+            if (found and found[0].chunk.kind == "faq" and found[0].similarity >= FOREIGN_MIN_SIMILARITY
+                    and all(source.id != found[0].chunk.id for _, source in answered)):
+                answered.append((part, _passage_source(found[0])))
+                if all(s.id != found[0].chunk.id for s in cited):
+                    cited.append(answered[-1][1])
+        cited = _best_first(cited, keep={source.id for _, source in answered}, cap=self.settings.top_k)
+        number = {s.id: i for i, s in enumerate(cited, 1)}
         answer.sources = cited
         yield SourcesEvent(cited)
-        candidates = sentences(source_body(cited[0])) or [cited[0].text.strip()]
-        quote = " ".join(candidates) if _is_short(candidates) else _span(
-            candidates, self.understanding.rank(question, candidates))[0]
-        quote = _with_links(quote, self.chunks[cited[0].id].meta.get("links", {}))
-        intro = language.text("faq_in_english", answer.language, title=cited[0].title) or "The FAQ says:"
-        answer.answer = f"{intro} [1]\n\n> {quote}"
+        blocks = []
+        for part, source in answered:
+            intro = language.text("faq_in_english", answer.language, title=source.title) or "The FAQ says:"
+            blocks.append(f"{part} {intro} [{number[source.id]}]".strip()
+                          + f"\n\n> {self._foreign_quote(part or question, source)}")
+        answer.answer = "\n\n".join(blocks)
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(answer.answer)
+
+    def _foreign_quote(self, question: str, source: Source) -> str:
+        """The sentences of a passage that answer a question in any language (a short passage whole)."""
+        candidates = sentences(source_body(source)) or [source.text.strip()]
+        quote = " ".join(candidates) if _is_short(candidates) else _span(
+            candidates, self.understanding.rank(question, candidates))[0]
+        return _with_links(quote, self.chunks[source.id].meta.get("links", {}))
 
     def _names_row(self, question: str, source: Source) -> bool:
         """The source is the catalog row of a model the question names and asks about (not "what tool
@@ -750,6 +769,17 @@ def _worth_citing(sources: list[Source], best: float) -> list[Source]:
     """Sources close enough to the best one to be cited (always at least the top one)."""
     floor = max(CITE_THRESHOLD, best - CITE_MARGIN)
     return [s for s in sources if s.score >= floor] or sources[:1]
+
+
+def _passage_source(passage: Passage) -> Source:
+    """A passage of the multilingual search as a cited source."""
+    return Source(id=passage.chunk.id, title=passage.chunk.title, text=passage.chunk.text, score=passage.score,
+                  file=passage.chunk.source)
+
+
+def _question_marks_split(text: str) -> list[str]:
+    """The questions of a message in any script, split after each question mark ("?" or "？")."""
+    return [p.strip() for p in re.split(r"(?<=[?？])\s*", text) if len(p.strip()) > 3] or [text]
 
 
 def _best_first(sources: list[Source], *, keep: set[str], cap: int) -> list[Source]:
