@@ -426,7 +426,8 @@ class Assistant:
         # a model-like name the knowledge never mentions ("EfficientNet-B7"), or a table row of another model
         # as the closest text: the asked model is not in the catalog
         foreign = bool(mention) and not self.catalog.match(mention) and not all(
-            part in self.relevance.words for part in re.findall(r"[a-z0-9]+", mention.lower()))
+            part in self.relevance.words for part in re.findall(r"[a-z0-9]+", mention.lower())
+            if len(part) > 2 or any(c.isdigit() for c in part))  # "INT8-vs-FP32": a connector names nothing
         other_row = top_is_row and not self._names_row(question, sources[0])
         attribute = asked_attribute(question)
         if attribute and mention and (foreign or other_row):
@@ -435,16 +436,18 @@ class Assistant:
                                             answer, started)
             return
         asked = asked_clause(question)
-        if (self.relevance.asks_unknown_value(asked) or self.relevance.asks_release_date(question)
-                or self.relevance.asks_figure(question)):
+        sure_faq = prediction is not None and prediction.p("faq") >= SURE_OF_FAQ
+        if not sure_faq and (self.relevance.asks_unknown_value(asked) or self.relevance.asks_release_date(question)
+                             or self.relevance.asks_figure(question)):
+            # the word rules for values the FAQ cannot hold yield to the intent learned from the corpus when it
+            # is sure ("does the reported latency cover pre-processing?" asks how, not a figure)
             yield _refusal(answer, started)
             return
         if not self.relevance.in_scope(f"{question} {faq_words(question)}", [s.text for s in sources], best,
                                        asked=f"{asked} {faq_words(asked)}" if asked != question else ""):
             # The words are too far from the passages' for the gate, but the intent learned from the corpus is
             # sure it is an FAQ question: the passage its labelled neighbours were answered by answers it.
-            sources = self._bank_sources(question) if prediction is not None and prediction.p("faq") >= SURE_OF_FAQ \
-                else []
+            sources = self._bank_sources(question) if sure_faq else []
             if not sources:
                 yield _refusal(answer, started)
                 return
