@@ -357,6 +357,10 @@ class Assistant:
             # a run is an action: taken when the classifier is sure, otherwise the FAQ answers
             return tool_route(question, self.catalog, label) if prediction.confidence >= SURE_OF_TOOL else Route(
                 kind="faq")
+        if label in {"catalog", "out_of_scope"} and prediction.attribute is None and prediction.unheld >= 0.5:
+            named = self.catalog.named_matches(question)  # a catalog model asked what the table does not hold
+            if named:
+                return Route(kind="not_held", entries=(named[0].entry,))
         if label == "catalog":
             named = self.catalog.named_matches(question)
             if named:
@@ -375,6 +379,9 @@ class Assistant:
             result = answer_unlisted(decision.mention, list(decision.entries), decision.attribute, self.catalog)
             answer.refused = True
         elif decision.kind == "not_held":  # a catalog model, asked what the catalog does not hold
+            if answer.language != "en":
+                yield _refusal(answer, started)
+                return
             result = answer_not_held(list(decision.entries))
             answer.refused = True
         else:
