@@ -235,16 +235,19 @@ def aggregate_filters(question: str, catalog: Catalog) -> dict[str, str]:
             filters["input_size_not" if negated else "input_size"] = size
             break
     family_words: set[str] = set()
+    before_family: set[str] = set()  # the two words just before the family word ("auto regressive LLMs")
     for category, pattern in _CATEGORY_WORDS.items():
         if found := re.search(pattern, question, re.I):
             filters["category"] = category
             family_words = set(tokens(found.group(0)))
+            before_family = set(tokens(" ".join(question[:found.start()].split()[-2:])))
             break
     question_tokens = set(tokens(question))
     tasks = sorted(task for task in {e.task for e in catalog} if _names_task(task, question_tokens))
     # one task is narrower than its family ("auto regressive language models": the family word is the
     # task's own); a family word of its own wins over tasks that explain it ("vision (classification...)")
-    if len(tasks) == 1 and ("category" not in filters or family_words & set(tokens(tasks[0]))):
+    if len(tasks) == 1 and ("category" not in filters or family_words & set(tokens(tasks[0]))
+                            or _names_task(tasks[0], before_family)):  # the task qualifies the family word
         filters["task"] = tasks[0]
         filters.pop("category", None)
     elif tasks and "category" not in filters:  # several tasks explaining a family word: the family

@@ -341,6 +341,11 @@ class Assistant:
             return tool_route(question, self.catalog, label)
         if rules.kind == "faq" and label in TOOL_INTENTS and confidence >= OVERRULE_FAQ:
             return tool_route(question, self.catalog, label)
+        if rules.kind == "faq" and label == "aggregate" and confidence >= OVERRULE_TOOL:
+            # a question over the table the patterns missed, when its filters can be read
+            filters = aggregate_filters(question, self.catalog)
+            if filters:
+                return Route(kind="aggregate", filters=filters)
         if (rules.kind in {"catalog", "faq"} and asked_attribute(question) is None and prediction.unheld >= 0.5
                 and prediction.p("out_of_scope") > prediction.p("catalog")):
             # a catalog model asked about what the table does not hold (its license, accuracy, training)
