@@ -446,7 +446,9 @@ def answer_aggregate(question: str, catalog: Catalog, filters: dict[str, str]) -
             text += " " + _field_of_each(selected, attribute)
     else:
         header = f"{len(selected)} model{'s' if len(selected) != 1 else ''} in the benchmark catalog {described}:"
-        extra = asked_attribute(question) if asked_attribute(question) in {"network", "url"} else None
+        # the publisher or link also asked for, unless it is what the list is chosen by ("come from Meta")
+        extra = asked_attribute(question) if asked_attribute(question) in {"network", "url"} and not (
+            {"network", "link"} & set(filters)) else None
         text = "\n".join([header, *(f"- {e.model} ({e.task}, input size {e.input_size}"
                                      + (f", {_FIELD_LABEL[extra]} {field_value(e, extra) or 'not given'}"
                                         if extra else "") + ")" for e in selected)])

@@ -558,9 +558,14 @@ class Assistant:
             yield _refusal(answer, started)
             return
         cited = [_passage_source(p) for p in passages if p.score >= passages[0].score - FOREIGN_CITE_MARGIN]
-        # a message of several questions ("…? …?") gets each answered from its own passage
+        # a message of several questions ("…? …?") gets each answered from its own passage, the first too when
+        # its passage is close enough (the whole message's best may answer a later question)
+        parts = _question_marks_split(question)
+        first = self.understanding.search(parts[0], k=1) if len(parts) > 1 else []
+        if first and first[0].chunk.kind == "faq" and first[0].similarity >= FOREIGN_MIN_SIMILARITY:
+            cited = [_passage_source(first[0]), *(s for s in cited if s.id != first[0].chunk.id)]
         answered = [("", cited[0])]
-        for part in _question_marks_split(question)[1:]:
+        for part in parts[1:]:
             found = self.understanding.search(part, k=1)
             if (found and found[0].chunk.kind == "faq" and found[0].similarity >= FOREIGN_MIN_SIMILARITY
                     and all(source.id != found[0].chunk.id for _, source in answered)):
