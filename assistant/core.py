@@ -492,7 +492,8 @@ class Assistant:
                 part_quotes.append((part, source, part_quote))
                 if all(s.id != source.id for s in cited):
                     cited.append(source)
-        cited = _best_first(cited, keep=quoted, cap=self.settings.top_k)
+        cited = _quoted_first(cited, quoted=[basis.id, *(source.id for _, source, _ in part_quotes)],
+                              cap=self.settings.top_k)
         number = {s.id: i for i, s in enumerate(cited, 1)}
         text = opening + self._quote_block(basis, quote, number[basis.id])
         for part, source, part_quote in part_quotes:
@@ -572,7 +573,7 @@ class Assistant:
                 answered.append((part, _passage_source(found[0])))
                 if all(s.id != found[0].chunk.id for s in cited):
                     cited.append(answered[-1][1])
-        cited = _best_first(cited, keep={source.id for _, source in answered}, cap=self.settings.top_k)
+        cited = _quoted_first(cited, quoted=[source.id for _, source in answered], cap=self.settings.top_k)
         number = {s.id: i for i, s in enumerate(cited, 1)}
         answer.sources = cited
         yield SourcesEvent(cited)
@@ -802,12 +803,16 @@ def _question_marks_split(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"(?<=[?？])\s*", text) if len(p.strip()) > 3] or [text]
 
 
-def _best_first(sources: list[Source], *, keep: set[str], cap: int) -> list[Source]:
-    """Sources by score, best first; the quoted ones (`keep`) always stay, the others fill up to `cap`."""
-    ordered = sorted(sources, key=lambda s: -s.score)
-    room = max(cap - len(keep), 0)
-    context = [s for s in ordered if s.id not in keep][:room]
-    return [s for s in ordered if s.id in keep or s in context]
+def _quoted_first(sources: list[Source], *, quoted: list[str], cap: int) -> list[Source]:
+    """The quoted sources in the order the answer quotes them (its basis is [1]), then the other sources no
+    closer to the question than the basis, best first, up to `cap` in all. A passage closer than the basis
+    that the ranking (meaning, keywords, the FAQ before added documents) put below it is not listed: the
+    answer did not use it, and listing it above its basis would contradict the order."""
+    by_id = {s.id: s for s in sources}
+    first = [by_id[i] for i in quoted if i in by_id]
+    ceiling = first[0].score if first else 1.0
+    context = sorted((s for s in sources if s.id not in quoted and s.score <= ceiling), key=lambda s: -s.score)
+    return first + context[:max(cap - len(first), 0)]
 
 
 def _prose_first(sources: list[Source], chunks: dict[str, Chunk], margin: float = 0.1) -> list[Source]:

@@ -42,10 +42,13 @@ def test_catalog_answers_are_exact_and_need_no_llm(assistant):
     "Which models in the catalog come from Meta?", "Which models link to the open model zoo?",
     "Benchmark resnet-50 for 2 seconds",
 ])
-def test_sources_are_listed_best_first_capped_and_scored_by_what_they_are(quoting_assistant, question):
+def test_sources_quoted_first_then_best_first_capped_and_scored_by_what_they_are(quoting_assistant, question):
     answer = quoting_assistant.ask(question)
     scores = [s.score for s in answer.sources]
-    assert answer.sources and scores == sorted(scores, reverse=True)
+    quoted = len(set(re.findall(r"\[(\d+)\]", answer.answer)))
+    # the quoted sources first ([1] is the answer's basis), then the rest best first, none above the basis
+    context = scores[max(quoted, 1):]
+    assert answer.sources and context == sorted(context, reverse=True) and all(c <= scores[0] for c in context)
     exact = [s for s in answer.sources if s.match == "exact"]
     assert all(s.score == 1.0 for s in exact)
     assert all(0.0 < s.score < 1.0 for s in answer.sources if s.match == "similarity")
