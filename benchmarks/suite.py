@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import catalog_diffusion, catalog_llm, catalog_vision, llm_compare, sections
+from benchmarks import catalog_diffusion, catalog_llm, catalog_vision, llm_compare, sections, workload_table
 from benchmarks.common import RESULTS_DIR, machine_info
 
 SECTIONS = ("llm", "embedding", "retrieval", "answer", "cold", "tool", "vision", "catalog_llm",
@@ -244,4 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     write(results)
     table(results)
     print(f"wrote {out}")
+    if workload_table.has_catalog_sections(results):  # the README's workload tables of this run
+        markdown = out.with_suffix(".md")
+        markdown.write_text(workload_table.render(results, source=str(out)))
+        print(f"wrote {markdown}")
     return 0
