@@ -25,13 +25,15 @@ FIT_EXIT_CODE = 3  # WorkloadTooLarge's exit code in the CLI
 
 
 def sig(value: float | None, digits: int = 3) -> str:
-    """A figure with `digits` significant digits, never in exponent form (4.38, 52.5, 6754, 0.0209)."""
+    """A figure with at most `digits` significant digits, never in exponent form (4.38, 52.5, 6754, 0.0209);
+    no trailing zeros, so a value the tool rounded (0.03 FPS) does not look more precise than it is."""
     if value is None:
         return ""
     if value == 0:
         return "0"
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    return f"{value:.{decimals}f}"
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if decimals else text
 
 
 def _cell_text(text: str) -> str:
