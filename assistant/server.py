@@ -46,7 +46,7 @@ from assistant.errors import (
     UnknownTool,
 )
 from assistant.fairqueue import FairQueue, ServerBusy
-from assistant.history import History, HistoryError
+from assistant.history import KINDS, History, HistoryError
 from assistant.http_limits import BodyDeadline, uvicorn_options
 from assistant.llm import cancel_scope
 from assistant.portal import JSONCORSMiddleware, PortalGuard, PortalSettings, error_body
@@ -244,8 +244,8 @@ def _add_routes(app: FastAPI, runtime: Runtime, portal: PortalSettings) -> None:
 
     @app.get("/api/history", responses=_errors(401, 422, 429, 503))
     async def api_history(request: Request, limit: int = Query(50, ge=0, le=1000),
-                          kind: Literal["run_benchmark", "benchmark_llm"] | None = None) -> dict[str, Any]:
-        """Stored benchmark runs, newest first."""
+                          kind: Literal[KINDS] | None = None) -> dict[str, Any]:
+        """Stored benchmark runs, newest first; `kind` is one of the tools that record runs."""
         repeated = [name for name in ("limit", "kind") if len(request.query_params.getlist(name)) > 1]
         if repeated:  # FastAPI would silently take one of several values
             raise InvalidQuestion(f"query parameter {repeated[0]!r} is given more than once",

@@ -59,18 +59,20 @@ def row(result: dict[str, Any]) -> str:
             f"{result['second_token_ms']:.0f} | {result['tokens_per_s']:.2f} | {result['peak_rss_mb'] / 1024:.1f} |")
 
 
-def section(*, quick: bool = False, log=print) -> dict[str, Any]:
+def section(*, quick: bool = False, log=print, on_result=lambda section: None) -> dict[str, Any]:
     """The suite's `catalog_llm` section: every catalog LLM in INT4 (quick: the smallest only), builds deleted."""
     from assistant.tools.llm_workloads import LLM_WORKLOADS, architecture
 
     names = sorted(LLM_WORKLOADS, key=lambda n: architecture(n).weight_bytes("int4"))[:1 if quick else None]
-    results = []
+    results: list[dict[str, Any]] = []
+    report = {"prompt_tokens": 128, "max_new_tokens": 16, "iterations": 1, "results": results}
     for name in names:
         log(f"  {name} int4 ...")
         results.append(measure(name, precision="int4", prompt_tokens=128, max_new_tokens=16, iterations=1,
                                models_dir=ROOT / "models", keep=False))
         log("  " + row(results[-1]))
-    return {"prompt_tokens": 128, "max_new_tokens": 16, "iterations": 1, "results": results}
+        on_result(report)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,8 +36,10 @@ def workloads() -> list[str]:
 
 
 def run(seconds: int = 10, precisions: tuple[str, ...] = PRECISIONS, hints: tuple[str, ...] = HINTS,
-        only: tuple[str, ...] = (), log=print) -> dict[str, Any]:
-    """Build (if needed) and benchmark each workload x precision x hint; one row per run."""
+        only: tuple[str, ...] = (), log=print, on_result=lambda section: None) -> dict[str, Any]:
+    """Build (if needed) and benchmark each workload x precision x hint; one row per run.
+
+    `on_result` gets the section so far after every run."""
     from assistant.config import Settings
     from assistant.tools.base import ToolContext
     from assistant.tools.benchmark import run_benchmark
@@ -66,6 +68,7 @@ def run(seconds: int = 10, precisions: tuple[str, ...] = PRECISIONS, hints: tupl
                         row["error"] = f"{type(exc).__name__}: {exc}"
                         log(f"  {name} {precision} {hint}: failed: {exc}")
                         rows.append(row)
+                        on_result({"seconds": seconds, "rows": rows})
                         continue
                     row.update({key: result.get(key) for key in (
                         "throughput_fps", "latency_ms", "iterations", "infer_requests", "inference_precision",
@@ -79,6 +82,7 @@ def run(seconds: int = 10, precisions: tuple[str, ...] = PRECISIONS, hints: tupl
                         built_here = False
                     row["load_after"] = round(os.getloadavg()[0], 2)
                     rows.append(row)
+                    on_result({"seconds": seconds, "rows": rows})
                     log(f"  {name} {precision} {hint}: {row['throughput_fps']} FPS, median "
                         f"{row['latency_ms']['median']} ms ({row['iterations']} iterations, load {row['load_before']})")
     return {"seconds": seconds, "precisions": list(precisions), "hints": list(hints), "rows": rows,

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks import catalog_diffusion, catalog_llm, catalog_vision, llm_compare, sections
+from benchmarks import catalog_diffusion, catalog_llm, catalog_vision, llm_compare, sections, workload_table
 from benchmarks.common import RESULTS_DIR, machine_info
 
 SECTIONS = ("llm", "embedding", "retrieval", "answer", "cold", "tool", "vision", "catalog_llm",
@@ -50,12 +50,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
     args.only = [s for s in SECTIONS if s in args.only and s not in skip]
+    args.repeats_given = args.repeats is not None
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.variants = llm_compare.parse_variants(args.variant_specs)
     return args
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, write=lambda results: None) -> dict[str, Any]:
+    """Every section of args.only in order; `write(results)` is called after each section and with the
+    partial results of the long catalog sections, so a stopped run leaves what it measured."""
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -66,6 +69,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     quick, n = args.quick, args.repeats
     results: dict[str, Any] = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv[1:],
                                "quick": quick, "repeats": n, "machine": machine_info(), "sections": {}}
+    # diffusion images take minutes each: 3 runs (1 quick) unless --repeats is given
+    diffusion_repeats = n if args.repeats_given else (1 if quick else 3)
+
+    def partial(name: str):
+        def update(section: dict[str, Any]) -> None:
+            results["sections"][name] = {**section, "partial": True}
+            write(results)
+        return update
+
     plan = {
         "llm": lambda: llm_compare.run(args, log=log),
         "embedding": lambda: sections.embedding(runs=20 * n, builds=max(2, n // 2 + 1), log=log),
@@ -73,10 +85,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "answer": lambda: sections.answers(passes=1 if quick else 2, log=log),
         "cold": lambda: sections.cold_start(cached_runs=2 if quick else 3, log=log),
         "tool": lambda: sections.tool_overhead(seconds=2 if quick else 5, repeats=1 if quick else 2, log=log),
-        "catalog_llm": lambda: catalog_llm.section(quick=quick, log=log),
-        "catalog_diffusion": lambda: catalog_diffusion.run(steps=2 if quick else 4, repeats=1 if quick else 3, log=log),
+        "catalog_llm": lambda: catalog_llm.section(quick=quick, log=log, on_result=partial("catalog_llm")),
+        "catalog_diffusion": lambda: catalog_diffusion.run(steps=2 if quick else 4, repeats=diffusion_repeats,
+                                                           log=log, on_result=partial("catalog_diffusion")),
         "vision": lambda: catalog_vision.run(seconds=3 if quick else 10,
-                                             hints=("latency",) if quick else catalog_vision.HINTS, log=log),
+                                             hints=("latency",) if quick else catalog_vision.HINTS, log=log,
+                                             on_result=partial("vision")),
     }
     for name in args.only:
         log(f"[bold]{name}[/]")
@@ -88,6 +102,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                          "traceback": traceback.format_exc()[-3000:]}
             log(f"  [red]{name} failed:[/] {exc}")
         results["sections"][name]["section_s"] = round(time.perf_counter() - start, 1)
+        results["machine"]["load_avg_end"] = machine_info()["load_avg"]
+        write(results)
     results["machine"]["load_avg_end"] = machine_info()["load_avg"]
     results["targets"] = check_targets(results["sections"])
     return results
@@ -218,10 +234,18 @@ def table(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results = run(args)
     out = args.output or RESULTS_DIR / f"suite-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
+
+    def write(results: dict[str, Any]) -> None:
+        out.write_text(json.dumps(results, indent=2, default=str))
+
+    results = run(args, write=write)
+    write(results)
     table(results)
     print(f"wrote {out}")
+    if workload_table.has_catalog_sections(results):  # the README's workload tables of this run
+        markdown = out.with_suffix(".md")
+        markdown.write_text(workload_table.render(results, source=str(out)))
+        print(f"wrote {markdown}")
     return 0

@@ -163,6 +163,24 @@ def test_history_lists_stored_runs(open_server: LiveServer, settings: Settings) 
     _error(httpx.get(f"{open_server.url}/api/history", params={"kind": "nope"}), 422)
 
 
+def test_history_filters_every_recorded_kind(open_server: LiveServer, settings: Settings) -> None:
+    """Each tool that records runs can be asked for by kind, the diffusion one included."""
+    store = History(settings.history_db)
+    ids = {"benchmark_diffusion": store.add("benchmark_diffusion",
+                                            {"model": "Stable-Diffusion-V1-5", "device": "CPU", "precision": "int8"},
+                                            {"seconds_per_image": 224.1, "seconds_per_step": 31.7}),
+           "benchmark_llm": store.add("benchmark_llm",
+                                      {"model": "DeepSeek-R1-Distill-Qwen-1.5B", "device": "CPU", "precision": "int4"},
+                                      {"tokens_per_s": 9.78})}
+    for kind, run_id in ids.items():
+        response = httpx.get(f"{open_server.url}/api/history", params={"kind": kind, "limit": 0})
+        assert response.status_code == 200, response.text
+        runs = {run["id"]: run for run in response.json()["runs"]}
+        assert {run["kind"] for run in runs.values()} == {kind} and run_id in runs
+    diffusion = httpx.get(f"{open_server.url}/api/history", params={"kind": "benchmark_diffusion"}).json()["runs"][0]
+    assert diffusion["model"] == "Stable-Diffusion-V1-5" and diffusion["result"]["seconds_per_image"] == 224.1
+
+
 def test_unexpected_errors_are_json_500_without_traceback(settings: Settings, assistant: Assistant,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
