@@ -414,6 +414,8 @@ def intents(as_json: JsonOpt = False) -> None:
     for name, value in scores["per_set"].items():
         table.add_row(name, f"{value:.3f}")
     table.add_row("overall", f"{scores['overall']:.3f}")
+    if scores["passage"] is not None:
+        table.add_row(f"FAQ passage of {scores['passage_questions']} FAQ questions", f"{scores['passage']:.3f}")
     Console().print(table)
 
 

@@ -5,7 +5,8 @@ question sets (English) and questions written in eight other languages. Each lin
 question, its intent (faq, catalog, aggregate, run_benchmark, benchmark_llm, system_info,
 out_of_scope), its language, the set it comes from and, for catalog questions, the field asked
 (input_size, task, network, url). Two logistic regressions over multilingual-e5-small query
-embeddings are trained from it: one for the intent, one for the asked field. Since the
+embeddings are trained from it: one for the intent, one for the asked field, and one for the FAQ
+passage that answers an FAQ question (its heading). Since the
 embedding space is shared across languages, a German or Japanese question lands near its
 English neighbours.
 
@@ -32,7 +33,7 @@ CORPUS = Path(__file__).parent / "data" / "intents.jsonl"
 INTENTS = ("faq", "catalog", "aggregate", "run_benchmark", "benchmark_llm", "system_info", "out_of_scope")
 TOOL_INTENTS = frozenset({"run_benchmark", "benchmark_llm", "system_info"})
 FIELDS = ("input_size", "task", "network", "url", "none", "not_held")
-_RECIPE = 3  # bump when the features or the classifier change
+_RECIPE = 4  # bump when the features or the classifier change
 _REGULARISATION = 4.0
 
 
@@ -121,6 +122,8 @@ class IntentClassifier:
             masked = self.embedder.encode([mask(examples[i].question) for i in catalog], kind="query")
             self.intent = _Linear.fit(vectors, [e.label for e in examples])
             self.field = _Linear.fit(masked, [examples[i].attribute or "none" for i in catalog])
+            faq = [i for i, e in enumerate(examples) if e.label == "faq" and e.passage]
+            self.passage = _Linear.fit(vectors[faq], [examples[i].passage for i in faq])
             self._save()
 
     def predict(self, question: str) -> Prediction:
@@ -135,6 +138,12 @@ class IntentClassifier:
                           probabilities={c: float(p) for c, p in zip(self.intent.classes, probabilities, strict=True)},
                           attribute=None if field in {"none", "not_held"} else field, unheld=float(unheld))
 
+    def passage_probabilities(self, vector: np.ndarray) -> dict[str, float]:
+        """For a query vector of an FAQ question: the probability of each FAQ heading that labelled questions
+        were answered under."""
+        probabilities = self.passage.probabilities(vector.reshape(1, -1))[0]
+        return {c: float(p) for c, p in zip(self.passage.classes, probabilities, strict=True)}
+
     def _save(self) -> None:
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".intents-", suffix=".npz", dir=self.cache_path.parent)
@@ -142,7 +151,9 @@ class IntentClassifier:
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, intent_w=self.intent.weights, intent_b=self.intent.bias,
                          intent_c=np.array(self.intent.classes), field_w=self.field.weights,
-                         field_b=self.field.bias, field_c=np.array(self.field.classes))
+                         field_b=self.field.bias, field_c=np.array(self.field.classes),
+                         passage_w=self.passage.weights, passage_b=self.passage.bias,
+                         passage_c=np.array(self.passage.classes))
             os.replace(tmp, self.cache_path)
         except OSError:
             Path(tmp).unlink(missing_ok=True)  # a read-only cache: the model stays in memory only
@@ -151,6 +162,7 @@ class IntentClassifier:
         with np.load(self.cache_path) as data:
             self.intent = _Linear(data["intent_c"].tolist(), data["intent_w"], data["intent_b"])
             self.field = _Linear(data["field_c"].tolist(), data["field_w"], data["field_b"])
+            self.passage = _Linear(data["passage_c"].tolist(), data["passage_w"], data["passage_b"])
 
 
 def held_out_scores(examples: Sequence[Example], vectors: np.ndarray) -> dict[str, Any]:
@@ -158,6 +170,7 @@ def held_out_scores(examples: Sequence[Example], vectors: np.ndarray) -> dict[st
     per_set: dict[str, float] = {}
     right = Counter()
     total = Counter()
+    passage_right = passage_total = 0
     sets = sorted({e.set for e in examples})
     for held in sets:
         train = [i for i, e in enumerate(examples) if e.set != held]
@@ -169,5 +182,14 @@ def held_out_scores(examples: Sequence[Example], vectors: np.ndarray) -> dict[st
         for i, hit in zip(test, hits, strict=True):
             right[examples[i].lang] += hit
             total[examples[i].lang] += 1
+        # the passage head: which FAQ heading answers the set's FAQ questions
+        answered = [i for i in train if examples[i].label == "faq" and examples[i].passage]
+        asked = [i for i in test if examples[i].label == "faq" and examples[i].passage]
+        if asked and answered:
+            heads = _Linear.fit(vectors[answered], [examples[i].passage for i in answered])
+            chosen = np.argmax(heads.probabilities(vectors[asked]), axis=1)
+            passage_right += sum(heads.classes[c] == examples[i].passage for c, i in zip(chosen, asked, strict=True))
+            passage_total += len(asked)
     return {"per_set": per_set, "per_language": {lang: right[lang] / total[lang] for lang in sorted(total)},
-            "overall": sum(right.values()) / sum(total.values()), "examples": len(examples)}
+            "overall": sum(right.values()) / sum(total.values()), "examples": len(examples),
+            "passage": passage_right / passage_total if passage_total else None, "passage_questions": passage_total}

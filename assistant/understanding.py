@@ -1,9 +1,10 @@
 """Language-independent understanding: intent, asked field, FAQ passages and run settings, any language.
 
 One multilingual-e5-small embedder serves the intent classifier (assistant/intent.py), the
-search over the FAQ's passages for questions not in English, and the ranking of the sentences
-to quote from them. The English path keeps its hybrid MiniLM + BM25 retrieval, whose keyword
-side only works in English.
+search over the FAQ's passages (ranked by the passage head learned from the corpus's labelled
+questions, then by the passage's own similarity), and the ranking of the sentences to quote.
+English questions keep the hybrid MiniLM + BM25 retrieval for the catalog's rows and table; the
+learned passage leads their FAQ answers when the labelled questions clearly prefer another.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.intent import CORPUS, IntentClassifier, Prediction, load_corpus
+from assistant.intent import IntentClassifier, Prediction
 from assistant.knowledge import Chunk
 from assistant.multilingual import MultilingualEmbedder
 from assistant.slots import SlotFiller
 
-BANK_NEIGHBOURS = 2
 _shared: dict[str, Understanding] = {}
 _shared_lock = threading.Lock()
 
@@ -29,7 +29,8 @@ _shared_lock = threading.Lock()
 @dataclass(frozen=True)
 class Passage:
     """An FAQ passage found for a question: its own e5 similarity to the question, and the score it is
-    ranked by (the higher of that and the similarity of the closest labelled question it answers)."""
+    ranked by (that similarity plus the probability, learned from the labelled questions, that the question
+    is answered by this passage)."""
 
     chunk: Chunk
     similarity: float
@@ -39,20 +40,14 @@ class Passage:
 class Understanding:
     """Intent, asked field and passage search over multilingual embeddings."""
 
-    def __init__(self, embedder: MultilingualEmbedder, classifier: IntentClassifier, chunks: Sequence[Chunk], *,
-                 corpus: Path = CORPUS) -> None:
+    def __init__(self, embedder: MultilingualEmbedder, classifier: IntentClassifier, chunks: Sequence[Chunk]
+                 ) -> None:
         self.embedder = embedder
         self.classifier = classifier
         self.slots = SlotFiller(embedder)  # the settings a run request gives as numbers
         self.passages = [c for c in chunks if c.kind in {"faq", "section"}]
         self._vectors = embedder.encode([c.text for c in self.passages], kind="passage") if self.passages else None
-        # labelled questions of the corpus, each with the passage that answers it: a question is closer in
-        # meaning to another question, in any language, than to the passage's own words
-        titles = {c.title: i for i, c in reversed(list(enumerate(self.passages)))}
-        self._bank = [(e.question, titles[e.passage]) for e in load_corpus(corpus)
-                      if e.label == "faq" and e.passage in titles]
-        self._bank_vectors: np.ndarray | None = None
-        self._bank_lock = threading.Lock()
+        self._titles = [c.title for c in self.passages]
 
     @classmethod
     def shared(cls, cache_dir: Path, chunks: Sequence[Chunk], *, mask: Callable[[str], str] = lambda t: t
@@ -75,28 +70,19 @@ class Understanding:
         return self.classifier.predict(question)
 
     def search(self, question: str, k: int = 3) -> list[Passage]:
-        """The FAQ passages closest in meaning to the question, in any language."""
+        """The FAQ passages that answer the question best, in any language.
+
+        A question is closer in meaning to other questions than to the passage's own words, so the passage
+        classifier trained on the corpus's labelled questions ranks first; the passage's own similarity breaks
+        near-ties and ranks the passages no labelled question points to (documents added to the knowledge)."""
         if self._vectors is None:
             return []
         query = self.embedder.encode([question], kind="query")[0]
         similarities = self._vectors @ query
-        scores = similarities.copy()
-        if self._bank:
-            asked = self._questions() @ query
-            owners = np.array([passage for _, passage in self._bank])
-            for passage in np.unique(owners):
-                # the mean of its two closest labelled questions: one look-alike alone does not move a passage
-                closest = np.sort(asked[owners == passage])[-BANK_NEIGHBOURS:]
-                scores[passage] = max(scores[passage], float(closest.mean()))
+        learned = self.classifier.passage_probabilities(query)
+        scores = similarities + np.array([learned.get(title, 0.0) for title in self._titles])
         order = np.argsort(-scores)[:k]
         return [Passage(self.passages[i], float(similarities[i]), float(scores[i])) for i in order]
-
-    def _questions(self) -> np.ndarray:
-        """The labelled questions' vectors, embedded on the first search that needs them."""
-        with self._bank_lock:
-            if self._bank_vectors is None:
-                self._bank_vectors = self.embedder.encode([q for q, _ in self._bank], kind="query")
-            return self._bank_vectors
 
     def rank(self, question: str, candidates: Sequence[str]) -> np.ndarray:
         """Similarity of each candidate sentence to the question (any language)."""

@@ -125,6 +125,29 @@ def test_the_trained_classifier_is_cached_and_reloaded_with_the_same_predictions
     question = "How many models in the catalog take a 128K input?"
     assert np.allclose(list(again.predict(question).probabilities.values()),
                        list(first.predict(question).probabilities.values()))
+    vector = understanding.embedder.encode(["Where are the benchmarked networks published?"], kind="query")[0]
+    assert again.passage_probabilities(vector) == pytest.approx(first.passage_probabilities(vector))
+
+
+def test_the_passage_head_knows_every_labelled_heading_and_ranks_by_it(understanding):
+    labelled = {e.passage for e in load_corpus(CORPUS) if e.passage}
+    assert set(understanding.classifier.passage.classes) == labelled
+    found = understanding.search("Sind die veröffentlichten Zahlen eine Garantie für meine eigene Hardware?", k=11)
+    # the learned probability is added to the passage's own similarity, and ranks
+    assert all(p.score >= p.similarity for p in found)
+    assert [p.score for p in found] == sorted((p.score for p in found), reverse=True)
+    assert found[0].chunk.title == "Performance Information F.A.Q."  # "Results may vary."
+
+
+def test_held_out_scores_report_intents_and_passages(understanding):
+    from assistant.intent import held_out_scores
+
+    examples = [e for e in load_corpus(CORPUS) if e.set in {"dev", "paraphrases", "written3-de", "written3-ja"}]
+    vectors = understanding.embedder.encode([e.question for e in examples], kind="query")
+    scores = held_out_scores(examples, vectors)
+    assert set(scores["per_set"]) == {"dev", "paraphrases", "written3-de", "written3-ja"}
+    assert scores["passage_questions"] == sum(1 for e in examples if e.label == "faq" and e.passage)
+    assert 0.0 < scores["passage"] <= 1.0 and 0.0 < scores["overall"] <= 1.0
 
 
 SETTINGS = {"prompt_tokens", "max_new_tokens", "iterations", "seconds"}
