@@ -49,7 +49,8 @@ RANDOM_WEIGHTS_NOTE = ("weights are random (built from the published architectur
                        "every denoising step runs the same convolutions and attention on the same latent shape "
                        "whatever the weight values are; the image is noise. The CLIP tokenizer is synthesized "
                        "(byte-level vocabulary of the published size) and pads every prompt to the published "
-                       "77 tokens")
+                       "77 tokens; FLUX's T5 tokenizer is synthesized too (unigram vocabulary of the published "
+                       "size) and its prompts run at the published 256 tokens")
 _BYTES_PER_WEIGHT = {"fp16": (2.0, 2.0), "int8": (1.0, 1.0), "int4": (0.5 + 2 / 64, 1.0)}
 """(bytes per nn.Linear weight, bytes per other weight): INT4 is 4-bit in groups of 64 with an f16 scale for
 the linear layers, 8-bit for convolutions and embeddings, as NNCF's INT4 weight compression does."""
