@@ -257,15 +257,31 @@ def test_tiny_flux_build_has_the_pipeline_layout_and_graphs(tiny_flux):
     vae = core.read_model(tiny_flux / "vae_decoder/openvino_model.xml")
     assert vae.input(0).get_any_name() == "latent_sample" and str(vae.input(0).get_partial_shape()) == "[?,16,?,?]"
     for graph in (transformer, t5):  # 8-bit weights (NNCF compression) hold nearly all the weight values
-        sizes: dict[str, int] = {}
-        for op in graph.get_ops():
-            if op.get_type_name() == "Constant":
-                kind = op.get_element_type().get_type_name()
-                sizes[kind] = sizes.get(kind, 0) + int(np.prod(op.get_output_shape(0)))
+        sizes = _constant_sizes(graph)
         assert sizes["u8"] > 10 * (sizes.get("f32", 0) + sizes.get("f16", 0))
     meta = json.loads((tiny_flux / "workload.json").read_text())
     assert meta["tiny"] and meta["build_dtype"] == "float16" and "random" in meta["note"]
     assert set(meta["components"]) == {"text_encoder", "text_encoder_2", "transformer", "vae_decoder"}
+
+
+def _constant_sizes(graph) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for op in graph.get_ops():
+        if op.get_type_name() == "Constant":
+            kind = op.get_element_type().get_type_name()
+            sizes[kind] = sizes.get(kind, 0) + int(np.prod(op.get_output_shape(0)))
+    return sizes
+
+
+@pytest.mark.parametrize(("precision", "kind"), [("int4", "i4"), ("fp16", "f16")])
+def test_tiny_flux_transformer_weights_in_int4_and_fp16(tmp_path, precision, kind):
+    """INT4 (groups of 64, adjusted where a tiny width is narrower) and FP16 hold nearly all the weight values."""
+    import openvino as ov
+
+    arch = diffusion_architecture(FLUX).tiny()
+    dw._save(dw._convert_component(arch.components["transformer"], arch), tmp_path, precision)
+    sizes = _constant_sizes(ov.Core().read_model(tmp_path / "openvino_model.xml"))
+    assert sizes[kind] > 10 * sum(n for k, n in sizes.items() if k in {"f32", "f16", "u8", "i8"} - {kind})
 
 
 def test_tiny_flux_generates_an_image_and_is_timed(tiny_flux):

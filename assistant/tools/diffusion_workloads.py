@@ -529,8 +529,13 @@ def _save(model: Any, folder: Path, precision: str) -> None:
         if precision == "int8":
             model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
         else:
+            from nncf.quantization.advanced_parameters import AdvancedCompressionParameters, GroupSizeFallbackMode
+
+            # a layer whose input width 64 does not divide (only in tiny builds: every published width does) gets
+            # the largest power-of-two group that divides it instead of an error
+            adjust = AdvancedCompressionParameters(group_size_fallback_mode=GroupSizeFallbackMode.ADJUST)
             model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT4_SYM, group_size=64, ratio=1.0,
-                                          all_layers=False)
+                                          all_layers=False, advanced_parameters=adjust)
     ov.save_model(model, folder / "openvino_model.xml", compress_to_fp16=precision == "fp16")
 
 
