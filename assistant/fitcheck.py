@@ -119,10 +119,14 @@ def fitting_llms(settings: Settings, precision: str, *, tokens: int) -> list[str
 # its activations grow with the image. Measured here on Stable-Diffusion-V1-5 INT8 at 512x512 (peak resident
 # memory, /usr/bin/time -v): build 6.7 GB for a 3.4 GB FP32 UNet (1.8x + the process base); benchmark 7.5 GB for
 # 1.0 GB of weights, i.e. 4.5 GB over 2.4x the weights, 2.1x the largest attention score matrix (the
-# activation proxy below). Calibrated on that one pipeline and rounded up.
+# activation proxy below). Calibrated on that one pipeline and rounded up. FLUX's networks are built in FP16
+# (diffusion_workloads.HALF_BUILD_PIPELINES); its build peak was measured on the FLUX transformer and T5 encoder at
+# their published widths with fewer blocks (0.5-1.2B parameters, peak resident memory over the process before the
+# build): 1.6x (FP16) to 2.1x (INT8) the FP16 weights, as convert_model copies the weights and NNCF compresses them.
 DIFFUSION_RUN_FACTOR = RUN_FACTOR  # peak of a benchmark per byte of weights (the LLM factor)
 DIFFUSION_ACTIVATION_FACTOR = 2.2  # activation peak per byte of the largest attention score matrix
-DIFFUSION_BUILD_FACTOR = 2.0  # peak of a build per byte of the largest component's FP32 weights
+DIFFUSION_BUILD_FACTOR = 2.0  # peak of an FP32 build per byte of the largest component's FP32 weights
+DIFFUSION_HALF_BUILD_FACTOR = 2.2  # peak of an FP16 build per byte of the largest component's FP16 weights
 
 
 def diffusion_need(name: str, precision: str, *, built: bool) -> Need:
@@ -136,14 +140,17 @@ def diffusion_need(name: str, precision: str, *, built: bool) -> Need:
     largest = max(arch.components.values(), key=lambda c: c.parameters)
     disk = 0 if built else weights + DISK_MARGIN
     built = built or not arch.buildable()  # no build here: what counts is what running it takes
-    build = 0 if built else DIFFUSION_BUILD_FACTOR * 4 * largest.parameters + PROCESS_BASE
+    per_parameter = arch.build_bytes_per_parameter()
+    dtype, factor = ("FP16", DIFFUSION_HALF_BUILD_FACTOR) if per_parameter == 2 else ("FP32", DIFFUSION_BUILD_FACTOR)
+    build = 0 if built else factor * per_parameter * largest.parameters + PROCESS_BASE
     basis = (f"{weights / GB:.1f} GB of {precision.upper()} weights ({arch.parameters() / 1e9:.2f}B parameters: "
              + ", ".join(f"{role} {c.parameters / 1e9:.2f}B" for role, c in arch.components.items())
              + f"); run peak {DIFFUSION_RUN_FACTOR}x the weights + {activations / GB:.1f} GB of activations at "
              f"{arch.width}x{arch.height} ({DIFFUSION_ACTIVATION_FACTOR}x the largest attention score matrix)"
-             + ("; no random-weight build here (its T5 encoder and transformer have no builder yet)"
+             + ("; no random-weight build here (a component has no builder)"
                 if not arch.buildable() else "; cached build" if built else
-                f"; build peak {DIFFUSION_BUILD_FACTOR}x the FP32 weights of its largest component "
-                f"({largest.role}, {4 * largest.parameters / GB:.1f} GB), built one component at a time")
-             + f": run {run / GB:.1f} GB" + ("" if built else f", build {build / GB:.1f} GB"))
+                f"; build peak {factor}x the {dtype} weights of its largest component "
+                f"({largest.role}, {per_parameter * largest.parameters / GB:.1f} GB), built one component at a time")
+             + f": run {run / GB:.1f} GB" + ("" if built else f", build {build / GB:.1f} GB")
+             + ("" if built else f" (the {'build' if build > run else 'run'} sets the need)"))
     return Need(workload=name, precision=precision, memory=int(max(run, build)), disk=int(disk), basis=basis)

@@ -95,9 +95,11 @@ def _alternatives(arguments: dict[str, Any], settings: Settings) -> str:
 
 
 def benchmark_pipeline(folder: Any, *, steps: int, iterations: int, width: int, height: int,
-                       device: str = "CPU", progress: ProgressCallback | None = None,
+                       max_sequence_length: int | None = None, device: str = "CPU",
+                       progress: ProgressCallback | None = None,
                        cancel: threading.Event | None = None) -> dict[str, Any]:
-    """Load a Text2ImagePipeline folder and time one warm-up and `iterations` images; metrics as a dict."""
+    """Load a Text2ImagePipeline folder and time one warm-up and `iterations` images; metrics as a dict.
+    `max_sequence_length` is the T5 prompt length of a FLUX pipeline (openvino-genai's default is 512)."""
     import numpy as np
     import openvino as ov
     import openvino_genai
@@ -105,6 +107,7 @@ def benchmark_pipeline(folder: Any, *, steps: int, iterations: int, width: int, 
     from assistant.tools.llm_bench import _PeakRss
 
     report = progress or (lambda fraction, message: None)
+    options = {} if max_sequence_length is None else {"max_sequence_length": max_sequence_length}
     images: list[dict[str, Any]] = []
     with _PeakRss() as memory:
         report(0.0, f"loading the pipeline on {device}")
@@ -117,7 +120,8 @@ def benchmark_pipeline(folder: Any, *, steps: int, iterations: int, width: int, 
             report(index / (iterations + 1), "warm-up image" if index == 0 else f"image {index}/{iterations}")
             try:  # the warm-up image (1 step) compiles and allocates for the same shapes, faster
                 image = pipeline.generate(PROMPT, width=width, height=height,
-                                          num_inference_steps=1 if index == 0 else steps, rng_seed=index + 1)
+                                          num_inference_steps=1 if index == 0 else steps, rng_seed=index + 1,
+                                          **options)
             except RuntimeError as exc:
                 raise ToolExecutionError(f"image generation failed: {str(exc).strip()[-300:]}") from None
             pixels = np.asarray(image.data)
@@ -139,7 +143,7 @@ def benchmark_pipeline(folder: Any, *, steps: int, iterations: int, width: int, 
         "denoiser_ms_per_step": median("denoiser_ms"), "text_encoder_ms": median("text_encoder_ms"),
         "vae_decoder_ms": median("vae_decoder_ms"), "load_ms": round(load_ms, 1),
         "peak_rss_mb": round(memory.peak / 2**20, 1), "rss_before_mb": round(memory.start / 2**20, 1),
-        "image": shape, "prompt": PROMPT,
+        "image": shape, "prompt": PROMPT, **options,
         "per_image": [{key: value for key, value in run.items() if key != "step_ms"} for run in measured],
         "openvino_version": ov.get_version(), "openvino_genai_version": openvino_genai.get_version(),
         "method": "llm_bench-style for diffusers: openvino-genai Text2ImagePipeline, 1 warm-up image (1 step) "
@@ -178,7 +182,7 @@ def benchmark_catalog_diffusion(name: str, precision: str, settings: Settings, *
     if cancel is not None and cancel.is_set():
         raise ToolExecutionError("benchmark_diffusion was cancelled")
     result = benchmark_pipeline(folder, steps=steps, iterations=iterations, width=arch.width, height=arch.height,
-                                device=settings.device, cancel=cancel,
+                                max_sequence_length=arch.max_sequence_length(), device=settings.device, cancel=cancel,
                                 progress=lambda fraction, message: report(0.5 + 0.5 * fraction, message))
     result = {"model": name, "workload": name, "precision": precision, "model_path": str(folder), **result,
               "text_tokens": arch.tokens, "guidance_scale": arch.guidance_scale, "denoiser_batch": arch.batch(),
