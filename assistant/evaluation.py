@@ -37,14 +37,15 @@ def source_ok(sources: list[dict[str, Any]], needle: str, k: int = 3) -> bool:
 
 
 def tool_ok(calls: list[dict[str, Any]], expected: dict[str, Any]) -> bool:
-    """The first tool call has the expected name and argument subset (strings compared case-insensitively)."""
+    """The first tool call has the expected name and argument subset (strings compared case-insensitively); the
+    expected arguments are under "args" (the dev set's key) or "arguments" (the tool-call contract's)."""
     if not calls:
         return False
     call = calls[0]
     if call.get("name") != expected.get("name"):
         return False
     arguments = call.get("arguments") or {}
-    for key, value in (expected.get("args") or {}).items():
+    for key, value in (expected.get("args") or expected.get("arguments") or {}).items():
         got = arguments.get(key)
         if isinstance(value, str) and isinstance(got, str):
             if value.lower() != got.lower():

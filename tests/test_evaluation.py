@@ -36,6 +36,9 @@ def test_tool_subset_match():
     assert not tool_ok(calls, {"name": "run_benchmark", "args": {"hint": "latency"}})
     assert not tool_ok(calls, {"name": "system_info", "args": {}})
     assert not tool_ok([], {"name": "system_info", "args": {}})
+    # the tool-call contract's own key is read as well
+    assert tool_ok(calls, {"name": "run_benchmark", "arguments": {"model": "RESNET-50"}})
+    assert not tool_ok(calls, {"name": "run_benchmark", "arguments": {"precision": "int8"}})
 
 
 def test_evaluate_scores_each_kind(tmp_path: Path):
