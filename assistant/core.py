@@ -359,9 +359,10 @@ class Assistant:
         arguments (model names, numbers, settings) from the rules and the catalog matcher."""
         label = prediction.label
         if label in TOOL_INTENTS:
-            # a run is an action: taken when the classifier is sure, otherwise the FAQ answers
-            return tool_route(question, self.catalog, label) if prediction.confidence >= SURE_OF_TOOL else Route(
-                kind="faq")
+            # a run is an action: taken when the classifier is sure, otherwise the FAQ answers; reading this
+            # machine's facts changes nothing and takes a moment, so a lower bar does
+            sure = prediction.confidence >= (SURE_OF_SYSTEM_INFO if label == "system_info" else SURE_OF_TOOL)
+            return tool_route(question, self.catalog, label) if sure else Route(kind="faq")
         if label in {"catalog", "out_of_scope"} and prediction.attribute is None and prediction.unheld >= 0.5:
             named = self.catalog.named_matches(question)  # a catalog model asked what the table does not hold
             if named:
@@ -588,17 +589,23 @@ class Assistant:
         # a message of several questions ("…? …?") gets each answered from its own passage, the first too when
         # its passage is close enough (the whole message's best may answer a later question)
         parts = _question_marks_split(question)
+        if len(parts) == 1:
+            parts = _coordinated_split(question)
         first = self.understanding.search(parts[0], k=1) if len(parts) > 1 else []
         if first and first[0].chunk.kind == "faq" and first[0].similarity >= FOREIGN_MIN_SIMILARITY:
             cited = [_passage_source(first[0]), *(s for s in cited if s.id != first[0].chunk.id)]
         answered = [("", cited[0])]
+        also_asked: dict[str, list[str]] = {}  # a later ask answered by a passage quoted already
         for part in parts[1:]:
             found = self.understanding.search(part, k=1)
-            if (found and found[0].chunk.kind == "faq" and found[0].similarity >= FOREIGN_MIN_SIMILARITY
-                    and all(source.id != found[0].chunk.id for _, source in answered)):
-                answered.append((part, _passage_source(found[0])))
-                if all(s.id != found[0].chunk.id for s in cited):
-                    cited.append(answered[-1][1])
+            if not found or found[0].chunk.kind != "faq" or found[0].similarity < FOREIGN_MIN_SIMILARITY:
+                continue
+            if any(source.id == found[0].chunk.id for _, source in answered):
+                also_asked.setdefault(found[0].chunk.id, []).append(part)
+                continue
+            answered.append((part, _passage_source(found[0])))
+            if all(s.id != found[0].chunk.id for s in cited):
+                cited.append(answered[-1][1])
         cited = _quoted_first(cited, quoted=[source.id for _, source in answered], cap=self.settings.top_k)
         number = {s.id: i for i, s in enumerate(cited, 1)}
         answer.sources = cited
@@ -606,17 +613,22 @@ class Assistant:
         blocks = []
         for part, source in answered:
             intro = language.text("faq_in_english", answer.language, title=source.title) or "The FAQ says:"
+            asks = [part or question, *also_asked.get(source.id, [])]
             blocks.append(f"{part} {intro} [{number[source.id]}]".strip()
-                          + f"\n\n> {self._foreign_quote(part or question, source)}")
+                          + f"\n\n> {self._foreign_quote(asks, source)}")
         answer.answer = "\n\n".join(blocks)
         answer.timings_ms["first_token"] = (time.perf_counter() - started) * 1000
         yield TokenEvent(answer.answer)
 
-    def _foreign_quote(self, question: str, source: Source) -> str:
-        """The sentences of a passage that answer a question in any language (a short passage whole)."""
+    def _foreign_quote(self, asks: Sequence[str], source: Source) -> str:
+        """The sentences of a passage that answer the asks (any language), in the passage's order; a short
+        passage whole."""
         candidates = sentences(source_body(source)) or [source.text.strip()]
-        quote = " ".join(candidates) if _is_short(candidates) else _span(
-            candidates, self.understanding.rank(question, candidates))[0]
+        if _is_short(candidates):
+            quote = " ".join(candidates)
+        else:
+            spans = [_span(candidates, self.understanding.rank(ask, candidates))[0] for ask in asks]
+            quote = " ".join(c for c in candidates if any(c in span for span in spans))
         return _with_links(quote, self.chunks[source.id].meta.get("links", {}))
 
     def _names_row(self, question: str, source: Source) -> bool:
@@ -783,6 +795,9 @@ SHORT_ANSWER_SENTENCES, SHORT_ANSWER_CHARS = 4, 650
 OVERRULE_TOOL, OVERRULE_FAQ = 0.5, 0.7
 UNLIKELY_TOOL = 0.3  # the tool intents together this unlikely: the rules' run request is no request
 SURE_OF_TOOL = 0.6  # sure enough of a tool to run it without the rules' agreement
+# system_info from the classifier alone: with each labelled set held out, 0.5 instead of 0.6 read 13 more of 117
+# system questions right and took 2 more other questions for one
+SURE_OF_SYSTEM_INFO = 0.5
 SURE_OF_FAQ = 0.8  # no out-of-scope question of any labelled set reached this, each set held out of training
 # likely enough to answer a question the word gate finds too far from the passages, when no word rule objects:
 # with each labelled set held out in turn, 0.6 answered 14 more of 379 English FAQ questions and 1 more of 182
@@ -834,6 +849,22 @@ def _passage_source(passage: Passage) -> Source:
 def _question_marks_split(text: str) -> list[str]:
     """The questions of a message in any script, split after each question mark ("?" or "？")."""
     return [p.strip() for p in re.split(r"(?<=[?？])\s*", text) if len(p.strip()) > 3] or [text]
+
+
+# "…, and …" in the languages the assistant answers: a second ask joined to the first in one sentence
+_COORDINATED = re.compile(r"[,，、]\s*(?:(?:and|und|et|y|e|ed)\s+|そして|また|还有|以及|并且|另外|그리고\s*)",
+                          re.I)
+
+
+def _coordinated_split(text: str) -> list[str]:
+    """A message's two asks joined by a comma and "and" (any of the answered languages), each with at least three
+    words or six characters (a clause in Chinese or Japanese); the whole message when there is no such join."""
+    found = _COORDINATED.search(text)
+    if found is None:
+        return [text]
+    first, second = text[:found.start()].strip(), text[found.end():].strip()
+    long_enough = all(len(p.split()) >= 3 or len(p) >= 6 for p in (first, second))
+    return [first, second] if long_enough else [text]
 
 
 def _quoted_first(sources: list[Source], *, quoted: list[str], cap: int) -> list[Source]:

@@ -73,9 +73,10 @@ _HINTS = {"throughput": re.compile(r"throughput|\bfps\b|frames per second|async|
                                    r"|durchsatz|d[ée]bit|吞吐|スループット|처리량", re.I),
           "latency": re.compile(r"latency|\bsync(?:hronous)?\b|response time|how long .* take|\bms\b"
                                 r"|latenz|latence|latencia|latenza|lat[êe]ncia|延迟|时延|遅延|レイテンシ|지연", re.I)}
-_PRECISIONS = {"int8": re.compile(r"\bint-?8\b|8-?bit|quantiz", re.I),
-               "fp16": re.compile(r"\bfp-?16\b|half[- ]precision|16-?bit float", re.I),
-               "fp32": re.compile(r"\bfp-?32\b|full[- ]precision|32-?bit float", re.I)}
+# ASCII lookarounds, not \b: in "FP16で" or "用INT8跑" the next character is a word character too
+_PRECISIONS = {"int8": re.compile(r"(?<![A-Za-z0-9])int-?8(?![0-9])|8-?bit|quantiz", re.I),
+               "fp16": re.compile(r"(?<![A-Za-z0-9])fp-?16(?![0-9])|half[- ]precision|16-?bit float", re.I),
+               "fp32": re.compile(r"(?<![A-Za-z0-9])fp-?32(?![0-9])|full[- ]precision|32-?bit float", re.I)}
 _DEVICE = re.compile(r"(?<![A-Za-z])(cpu|gpu|npu|auto)(?![A-Za-z])", re.I)  # also "GPUで", "在GPU上"
 _SECONDS = re.compile(r"(?<![\w.])(\d+)[\s-]*(?:(?:s|sec|secs|seconds?|sekunden|secondes?|segundos?|secondi)\b|秒|초)"
                       r"|(?<!\d)(\d+)\s*(?:秒|초)", re.I)

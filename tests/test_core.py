@@ -378,11 +378,11 @@ def test_quality_on_question_sets_written_apart_from_the_dev_set(quoting_assista
 
 
 @pytest.mark.parametrize("question_set", ["fresh16.jsonl", "fresh17.jsonl", "fresh18.jsonl", "fresh19.jsonl",
-                                          "fresh20.jsonl"])
+                                          "fresh20.jsonl", "fresh21.jsonl"])
 def test_answers_in_every_language_read_as_sentences(quoting_assistant, question_set):
     """The sets with questions in other languages (first runs, each written after the work before it:
-    fresh18 86/90, fresh19 103/110, fresh20 96/110): every answer reads as sentences, and no question that
-    asks for no run gets a tool call."""
+    fresh18 86/90, fresh19 103/110, fresh20 96/110, fresh21 106/110): every answer reads as sentences, and no
+    question that asks for no run gets a tool call."""
     report = _scored(quoting_assistant, question_set)
     faq_text = _faq_text(quoting_assistant)
     for row in report.rows:
@@ -437,3 +437,25 @@ def test_faq_passage_from_the_labelled_questions(quoting_assistant, question, he
     assert not answer.refused and not answer.tool_calls
     assert answer.sources[0].title == heading and fact in answer.answer
     assert answer.sources[0].match == "similarity" and -1.0 <= answer.sources[0].score <= 1.0
+
+
+def test_settings_written_next_to_cjk_characters_are_read(quoting_assistant):
+    # no space between "INT8" and "で": a word boundary there would miss the setting
+    answer = quoting_assistant.ask("このマシンでmobilenet-v2をINT8でレイテンシ計測して", tools="plan")
+    assert [c.name for c in answer.tool_calls] == ["run_benchmark"]
+    assert answer.tool_calls[0].arguments | {"model": "mobilenet-v2", "precision": "int8", "hint": "latency"} == \
+        answer.tool_calls[0].arguments
+
+
+@pytest.mark.parametrize(("question", "facts"), [
+    # two asks in one sentence, joined by ", et": each answered from its own passage
+    ("Où trouver les modèles des benchmarks, et quel outil utiliser pour mesurer un LLM moi-même ?",
+     ["Hugging Face", "llm_bench"]),
+    # two questions answered by one passage: the sentences for each are quoted
+    ("¿La latencia se mide de forma síncrona? ¿Para qué aplicaciones sirve esa métrica?",
+     ["synchronous mode", "single image"]),
+])
+def test_every_ask_of_a_message_in_another_language_is_answered(quoting_assistant, question, facts):
+    answer = quoting_assistant.ask(question)
+    assert not answer.refused and not answer.tool_calls
+    assert all(fact in answer.answer for fact in facts), answer.answer

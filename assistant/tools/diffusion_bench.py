@@ -53,7 +53,7 @@ PARAMETERS: dict[str, Any] = {
 
 _STEPS = re.compile(r"\b(\d{1,3})\s*(?:denoising\s+|inference\s+|diffusion\s+)?steps?\b", re.I)
 _IMAGES = re.compile(r"\b(\d{1,2})\s*(?:images?|iterations?|runs|times|pictures?)\b", re.I)
-_INT4 = re.compile(r"\bint-?4\b|4-?bit", re.I)
+_INT4 = re.compile(r"(?<![A-Za-z0-9])int-?4(?![0-9])|4-?bit", re.I)
 
 
 def arguments_from_text(question: str, found: dict[str, Any]) -> dict[str, Any]:
