@@ -459,3 +459,11 @@ def test_every_ask_of_a_message_in_another_language_is_answered(quoting_assistan
     answer = quoting_assistant.ask(question)
     assert not answer.refused and not answer.tool_calls
     assert all(fact in answer.answer for fact in facts), answer.answer
+
+
+def test_a_likely_run_request_in_another_language_with_its_settings_is_planned(quoting_assistant):
+    question = "模型生成速度测试，迭代3次"  # the classifier is not sure (p < 0.6); the setting said makes it a request
+    assert quoting_assistant.understanding.predict(question).confidence < 0.6
+    answer = quoting_assistant.ask(question, tools="plan")
+    assert [(c.name, c.status, c.arguments.get("iterations")) for c in answer.tool_calls] == [
+        ("benchmark_llm", "planned", 3)]
