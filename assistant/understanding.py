@@ -84,6 +84,10 @@ class Understanding:
         order = np.argsort(-scores)[:k]
         return [Passage(self.passages[i], float(similarities[i]), float(scores[i])) for i in order]
 
+    def knows(self, chunk: Chunk) -> bool:
+        """Whether labelled questions of the corpus were answered by this passage (the passage head ranks it)."""
+        return chunk.title in self.classifier.passage.classes
+
     def rank(self, question: str, candidates: Sequence[str]) -> np.ndarray:
         """Similarity of each candidate sentence to the question (any language)."""
         query = self.embedder.encode([question], kind="query")[0]

@@ -378,11 +378,11 @@ def test_quality_on_question_sets_written_apart_from_the_dev_set(quoting_assista
 
 
 @pytest.mark.parametrize("question_set", ["fresh16.jsonl", "fresh17.jsonl", "fresh18.jsonl", "fresh19.jsonl",
-                                          "fresh20.jsonl", "fresh21.jsonl", "fresh22.jsonl"])
+                                          "fresh20.jsonl", "fresh21.jsonl", "fresh22.jsonl", "fresh23.jsonl"])
 def test_answers_in_every_language_read_as_sentences(quoting_assistant, question_set):
     """The sets with questions in other languages (first runs, each written after the work before it:
-    fresh18 86/90, fresh19 103/110, fresh20 96/110, fresh21 106/110, fresh22 108/110): every answer reads as
-    sentences, and no question that asks for no run gets a tool call."""
+    fresh18 86/90, fresh19 103/110, fresh20 96/110, fresh21 106/110, fresh22 108/110, fresh23 117/120): every
+    answer reads as sentences, and no question that asks for no run gets a tool call."""
     report = _scored(quoting_assistant, question_set)
     faq_text = _faq_text(quoting_assistant)
     for row in report.rows:
