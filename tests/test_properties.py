@@ -24,6 +24,7 @@ from assistant.models import load_manifest
 from assistant.rst_parser import parse_rst
 from assistant.tools import default_registry
 from assistant.tools.benchmark import available_devices
+from assistant.tools.llm_workloads import LLM_WORKLOADS
 from assistant.tools.workloads import BUILDABLE
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -307,7 +308,7 @@ def _assert_benchmark_llm_arguments_are_safe(args: dict[str, Any], world: dict[s
         return
     assert isinstance(model, str) and not model.startswith("-") and "\x00" not in model
     _default, entries = load_manifest()
-    if model in entries:
+    if model in entries or model in LLM_WORKLOADS:  # a manifest model, or a catalog LLM (built, fit-checked)
         return
     assert ".." not in Path(model).parts
     path = Path(model) if Path(model).is_absolute() else world["models"] / model
