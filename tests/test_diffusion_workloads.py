@@ -469,3 +469,20 @@ def test_tool_runs_flux_at_its_256_token_prompt_length(tmp_settings: Settings, t
     result = tool.function(arguments, ToolContext(settings=tmp_settings))
     assert result["max_sequence_length"] == 256 and result["text_tokens"] == 256
     assert result["image"] == "1x64x64x3 uint8" and result["weights"] == "random"
+
+
+# -- one real workload end to end ----------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("OVPERF_FULL_DIFFUSION") != "1",
+                    reason="builds Stable-Diffusion-V1-5 at its published size (~13 min on 2 cores, 6.7 GB peak); "
+                           "set OVPERF_FULL_DIFFUSION=1 to run it")
+def test_stable_diffusion_is_built_at_its_published_size_and_measured(tmp_settings: Settings):
+    from assistant.tools.base import ToolContext
+
+    tool = make_benchmark_diffusion_tool()
+    arguments = tool.validate({"model": SD, "steps": 1}, tmp_settings)
+    result = tool.function(arguments, ToolContext(settings=tmp_settings))
+    assert result["image"] == "1x512x512x3 uint8" and result["precision"] == "int8" and result["weights"] == "random"
+    assert result["text_tokens"] == 77 and 0 < result["denoiser_ms_per_step"] < result["seconds_per_image"] * 1000
+    assert dw.cached_diffusion(tmp_settings.models_dir, SD, "int8") is not None
