@@ -10,7 +10,7 @@ import time
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -319,14 +319,19 @@ class Assistant:
         read by the slot filler learned from examples; what the patterns read stays."""
         if decision.kind != "tool" or not decision.tool or self.understanding is None:
             return decision
-        properties = self.tools.get(decision.tool).parameters.get("properties", {})
-        wanted = {name for name, spec in properties.items() if spec.get("type") == "integer"} - set(decision.arguments)
-        found = self.understanding.slots.slots(question, wanted)
+        found = self._stated_settings(question, decision.tool, known=decision.arguments)
         # a number the patterns gave to a setting already is not read twice (unless the message says it twice)
         said = Counter(int(n) for n in re.findall(r"\d+", question))
         taken = Counter(value for value in decision.arguments.values() if isinstance(value, int))
         found = {name: value for name, value in found.items() if said[value] > taken[value]}
         return dataclasses.replace(decision, arguments={**decision.arguments, **found}) if found else decision
+
+    def _stated_settings(self, question: str, tool: str, *, known: Iterable[str] = ()) -> dict[str, int]:
+        """The numeric settings of `tool` (other than `known`) that the slot filler learned from examples reads
+        in the message."""
+        properties = self.tools.get(tool).parameters.get("properties", {})
+        wanted = {name for name, spec in properties.items() if spec.get("type") == "integer"} - set(known)
+        return self.understanding.slots.slots(question, wanted)
 
     def _reconciled(self, question: str, rules: Route, prediction: Prediction) -> Route:
         """The rules' route, unless the intent learned from the corpus confidently says otherwise: a how-to
@@ -363,8 +368,7 @@ class Assistant:
             sure = prediction.confidence >= SURE_OF_TOOL_ALONE
             if not sure and label != "system_info" and prediction.confidence >= SURE_OF_TOOL_WITH_SETTINGS:
                 # settings given as numbers ("用10次迭代") make a run request of a likely one
-                wanted = set(self.tools.get(label).parameters.get("properties", {}))
-                sure = bool(self.understanding.slots.slots(question, wanted))
+                sure = bool(self._stated_settings(question, label))
             return tool_route(question, self.catalog, label) if sure else Route(kind="faq")
         if label in {"catalog", "out_of_scope"} and prediction.attribute is None and prediction.unheld >= 0.5:
             named = self.catalog.named_matches(question)  # a catalog model asked what the table does not hold
@@ -539,8 +543,7 @@ class Assistant:
         if self.understanding is None:
             return []
         passages = self.understanding.search(question, k=self.settings.top_k)
-        if (not passages or passages[0].chunk.kind not in {"faq", "section"}
-                or passages[0].similarity < FOREIGN_MIN_SIMILARITY):
+        if not passages or passages[0].similarity < FOREIGN_MIN_SIMILARITY:  # FAQ entries and sections only
             return []
         return [_passage_source(p) for p in passages if p.score >= passages[0].score - FOREIGN_CITE_MARGIN]
 
@@ -552,7 +555,7 @@ class Assistant:
         if self.understanding is None or not self.understanding.knows(self.chunks[cited[0].id]):
             return cited  # the labelled questions know only the FAQ's passages, not one of an added document
         found = self.understanding.search(question, k=len(self.chunks))
-        if not found or found[0].chunk.kind not in {"faq", "section"} or found[0].chunk.id == cited[0].id:
+        if not found or found[0].chunk.id == cited[0].id:
             return cited
         ranked_first = next((p for p in found if p.chunk.id == cited[0].id), None)
         if ranked_first is not None and found[0].score - ranked_first.score < BANK_LEADS_BY:
@@ -630,8 +633,8 @@ class Assistant:
         if _is_short(candidates):
             quote = " ".join(candidates)
         else:
-            spans = [_span(candidates, self.understanding.rank(ask, candidates))[0] for ask in asks]
-            quote = " ".join(c for c in candidates if any(c in span for span in spans))
+            kept = {i for ask in asks for i in _span_indices(self.understanding.rank(ask, candidates))}
+            quote = " ".join(candidates[i] for i in sorted(kept))
         return _with_links(quote, self.chunks[source.id].meta.get("links", {}))
 
     def _names_row(self, question: str, source: Source) -> bool:
@@ -823,14 +826,18 @@ def _is_short(candidates: list[str]) -> bool:
                                     and sum(map(len, candidates)) <= SHORT_ANSWER_CHARS)
 
 
-def _span(candidates: list[str], scores: np.ndarray) -> tuple[str, str]:
+def _span_indices(scores: np.ndarray) -> list[int]:
     """The sentences from the best to the runner-up when they are at most two apart (the evidence often spans
-    sentences: "...beyond processors supporting VNNI. The reduced bit width... Therefore, ..."), and the best."""
+    sentences: "...beyond processors supporting VNNI. The reduced bit width... Therefore, ..."), else the best."""
     ranked = [int(i) for i in np.argsort(-scores)]
     best, runner_up = ranked[0], ranked[1]
     first, last = sorted((best, runner_up))
-    keep = range(first, last + 1) if last - first <= 2 else [best]
-    return " ".join(candidates[i] for i in keep), candidates[best]
+    return list(range(first, last + 1)) if last - first <= 2 else [best]
+
+
+def _span(candidates: list[str], scores: np.ndarray) -> tuple[str, str]:
+    """The sentences of `_span_indices`, and the best one."""
+    return " ".join(candidates[i] for i in _span_indices(scores)), candidates[int(np.argsort(-scores)[0])]
 
 
 def _with_links(quote: str, links: dict[str, str]) -> str:

@@ -21,6 +21,7 @@ import re
 import struct
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import util as importlib_util
@@ -42,6 +43,7 @@ _XML = "e5.xml"
 _META = "e5-meta.json"
 _META_SPACE = "\u2581"
 _PREFIX = {"query": "query: ", "passage": "passage: "}
+_RECENT_TEXTS = 256  # single texts whose vectors are kept: the messages being answered and their parts
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,9 @@ class MultilingualEmbedder:
         self.export_dir = Path(cache_dir) / f"{MODEL_NAME}-ov-{_export_key(self.weights_path)}"
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        # one message is embedded by the intent classifier and again by each passage search: the last few
+        # single texts are kept (read-only)
+        self._recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         if not (self.export_dir / _META).is_file():
             self._export_to_cache()
         meta = json.loads((self.export_dir / _META).read_text(encoding="utf-8"))
@@ -262,6 +267,25 @@ class MultilingualEmbedder:
         """Embed texts as queries or passages: float32 (len(texts), dimension)."""
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of strings, not a single string")
+        if len(texts) == 1:
+            return self._encode_one(texts[0], kind)[None, :].copy()
+        return self._encode_batch(texts, kind)
+
+    def _encode_one(self, text: str, kind: str) -> np.ndarray:
+        key = (kind, text)
+        with self._lock:
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return self._recent[key]
+        vector = self._encode_batch([text], kind)[0]
+        vector.flags.writeable = False
+        with self._lock:
+            self._recent[key] = vector
+            while len(self._recent) > _RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return vector
+
+    def _encode_batch(self, texts: Sequence[str], kind: str) -> np.ndarray:
         prefix = _PREFIX[kind]
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

@@ -167,3 +167,13 @@ SETTINGS = {"prompt_tokens", "max_new_tokens", "iterations", "seconds"}
 ])
 def test_the_numbers_of_a_run_request_are_read_as_its_settings_in_any_language(understanding, message, expected):
     assert understanding.slots.slots(message, SETTINGS) == expected
+
+
+def test_a_text_embedded_again_gets_the_same_vector_and_callers_cannot_change_it(understanding):
+    embedder = understanding.embedder
+    text = "Wie oft werden die Benchmark-Ergebnisse aktualisiert?"
+    first = embedder.encode([text])
+    first[0, :] = 0.0  # a caller's array is its own
+    again = embedder.encode([text])
+    assert np.allclose(np.linalg.norm(again, axis=1), 1.0, atol=1e-3)
+    assert np.allclose(again, embedder.encode([text, "another text"])[:1], atol=1e-5)
