@@ -54,13 +54,17 @@ log = logging.getLogger(__name__)
 #   fuses it only at bf16): 30 MLPs fused, 1.07-1.11x per token (direct OpenVINO, 2 pairs): not used
 # (The rows above came from resident worker processes, which favour the later-started worker by up to
 # 1.25x; benchmarks/llm_compare.py now starts a fresh process per run. Small differences are noise.)
-# Prefix caching off: with it on, asking the same question again reuses the cached prompt and computes
-# only the rest, in a batch of another size, and OpenVINO's results differ in the last bits between batch
-# sizes, enough to flip a near-tie in greedy decoding (2 of 3 test prompts gave another answer the second
-# time; KV_CACHE_PRECISION f32 did not help). Same question, same answer is worth more than the prefill of
-# the ~60-token shared system prompt and example.
-GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "prompt_lookup": True,
-                                   "scheduler_config": {"enable_prefix_caching": False}}
+# Greedy answers must not depend on the load. With the plugin's default dynamic quantization (activations
+# quantized in groups for the int8/int4 matmuls), a request decoded in a batch of 8 gave another answer than
+# alone for 2-4 of 16 FAQ answers (96 tokens; one said "12 months" where alone it said "12 weeks"), and a
+# prompt served from the prefix cache (its rest computed in a batch of another size) flipped near-ties the
+# same way. DYNAMIC_QUANTIZATION_GROUP_SIZE=0 (matmuls on f32 activations) made all of them identical
+# (16/16 batched, 16/16 from the prefix cache), so prefix caching is on again: a repeated question or a
+# shared system prompt is not prefilled twice. Cost, interleaved A/B in one process on the benchmark's FAQ
+# prompts (3 rounds, medians): 1 client 73 vs 90 tokens/s, 8 clients 141 vs 153 tokens/s; bf16 or group
+# size 576 were faster (up to 1.6x) but changed answers under load again.
+GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0,
+                                   "prompt_lookup": True, "scheduler_config": {"enable_prefix_caching": True}}
 # Prompt lookup decoding (openvino_genai's `prompt_lookup` pipeline property): n-grams of the prompt are
 # proposed as draft tokens and verified in one pass, so greedy output stays the same up to rounding: the
 # verification pass computes several tokens in one batch, which can flip a near-tie (answers to the 10
@@ -251,7 +255,7 @@ def _load(path: Path, device: str, properties: dict[str, Any], cache_dir: Path |
     if not props.get("prompt_lookup", True):  # "off" is the default; the SDPA pipeline rejects the key
         del props["prompt_lookup"]
     scheduler = openvino_genai.SchedulerConfig()
-    scheduler.enable_prefix_caching = False  # see GGUF_PROPERTIES: same question, same answer
+    scheduler.enable_prefix_caching = False  # unless asked for: see GGUF_PROPERTIES
     for key, value in (props.pop("scheduler_config", None) or {}).items():
         setattr(scheduler, key, value)
     if cache_dir is not None and path.is_dir():  # compiled-blob cache for IR models
