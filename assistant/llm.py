@@ -47,24 +47,26 @@ log = logging.getLogger(__name__)
 #   INFERENCE_NUM_THREADS=1          1.33x on a quiet machine (better only while another process holds a
 #                                    core); ENABLE_CPU_PINNING=False: no gain. Plugin defaults kept.
 #   SchedulerConfig cache_size 1 GB or num_kv_blocks 256/1024 (KV cache allocated up front, not grown):
-#   0.89-0.95x in those runs, 0.96x (noise) with a fresh process per run; with prefix caching on, cached
-#   prefixes then changed greedy output between requests. openvino_genai's default scheduler kept.
+#   0.89-0.96x per token here (noise with a fresh process per run); kept for the prefix cache, see below.
 #   TBB_PARTITIONER STATIC / AUTO    1.03 / 1.02x (fresh processes, 3 rounds): plugin default kept
 #   bf16 with the int8 weights in the pattern of the plugin's fused MLP node (LLMMLP, AMX; the plugin
 #   fuses it only at bf16): 30 MLPs fused, 1.07-1.11x per token (direct OpenVINO, 2 pairs): not used
 # (The rows above came from resident worker processes, which favour the later-started worker by up to
 # 1.25x; benchmarks/llm_compare.py now starts a fresh process per run. Small differences are noise.)
-# Greedy answers must not depend on the load. With the plugin's default dynamic quantization (activations
-# quantized in groups for the int8/int4 matmuls), a request decoded in a batch of 8 gave another answer than
-# alone for 2-4 of 16 FAQ answers (96 tokens; one said "12 months" where alone it said "12 weeks"), and a
-# prompt served from the prefix cache (its rest computed in a batch of another size) flipped near-ties the
-# same way. DYNAMIC_QUANTIZATION_GROUP_SIZE=0 (matmuls on f32 activations) made all of them identical
-# (16/16 batched, 16/16 from the prefix cache), so prefix caching is on again: a repeated question or a
-# shared system prompt is not prefilled twice. Cost, interleaved A/B in one process on the benchmark's FAQ
-# prompts (3 rounds, medians): 1 client 73 vs 90 tokens/s, 8 clients 141 vs 153 tokens/s; bf16 or group
-# size 576 were faster (up to 1.6x) but changed answers under load again.
-GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0,
-                                   "prompt_lookup": True, "scheduler_config": {"enable_prefix_caching": True}}
+# Greedy answers must not depend on the load, and a repeated question or a shared system prompt should not
+# be prefilled twice (prefix caching). openvino_genai's default KV cache (cache_size 0) starts small and grows
+# on demand, evicting cached prefixes as it does: a repeated 236-token prompt was prefilled again (~200 ms
+# instead of ~45 ms), and the cache's changing state changed 2-4 of 16 FAQ answers (96 tokens) between a
+# batch of 16 and alone ("12 months" where alone it said "12 weeks"). A fixed 1 GB cache (cache_size 1; its
+# pages are only touched as they fill: RSS +13 MB after 8 answers) keeps prefixes cached and made the 10
+# FAQ questions' answers identical batched and from the prefix cache (3 rounds of 16 concurrent). Near-ties
+# can still flip under batching: 1 of 6 reworded questions did, because the int8/int4 matmuls quantize
+# activations dynamically and their kernels depend on the batch's token count. Turning that off
+# (DYNAMIC_QUANTIZATION_GROUP_SIZE 0) removed that flip in 3 rounds (though an earlier set still saw 1 of 16)
+# but halved the throughput (benchmarks/concurrency.py, interleaved, 2 rounds: 1 client 154/140 vs 80/71
+# tokens/s, 8 clients 257/245 vs 147/116): plugin default kept.
+GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "prompt_lookup": True,
+                                   "scheduler_config": {"enable_prefix_caching": True, "cache_size": 1}}
 # Prompt lookup decoding (openvino_genai's `prompt_lookup` pipeline property): n-grams of the prompt are
 # proposed as draft tokens and verified in one pass, so greedy output stays the same up to rounding: the
 # verification pass computes several tokens in one batch, which can flip a near-tie (answers to the 10

@@ -50,7 +50,7 @@ def test_stop_strings_are_found_and_their_beginnings_held_back():
 @pytest.mark.model
 def test_concurrent_and_repeated_greedy_answers_equal_the_single_user_answers(llm, faq_documents):
     # Eight FAQ answers of the assistant's full length: at this size, decoding in batches of another
-    # size changed 2-4 of 16 answers before the default configuration turned dynamic quantization off.
+    # size changed 2-4 of 16 answers while the KV cache grew on demand (see GGUF_PROPERTIES).
     prompts = _faq_prompts(faq_documents, 8)
     settings = {"max_new_tokens": 96, "stop": ["\n"]}
     alone = [llm.generate(p, **settings).text for p in prompts]
