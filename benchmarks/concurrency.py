@@ -213,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                             max_queued_requests=max(64, max(args.levels)))
     base, server, thread = start_server(create_app(settings, assistant=assistant, portal=portal, ui=False))
     try:
-        asyncio.run(run_level(base, 1, 2, not args.no_stream, llm))  # warm-up, not reported
+        # warm-up, not reported: every question once, so that every level starts from the same prefix cache
+        asyncio.run(run_level(base, 1, len(QUESTIONS), not args.no_stream, llm))
         levels = [asyncio.run(run_level(base, n, args.requests, not args.no_stream, llm))
                   for n in args.levels]
     finally:
