@@ -370,8 +370,8 @@ class RemoteLLM:
         enclosing `cancel_scope`) the reply is streamed, so closing the connection stops the server's work."""
         httpx = _http()
         cancel = cancel or _CANCEL.get()
-        if cancel is not None and on_token is None:
-            on_token = _raise_when(cancel)
+        if cancel is not None:
+            on_token = _raise_when(cancel, then=on_token)
         body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": max_new_tokens,
                                 "temperature": 0, "stream": on_token is not None}
         if stop:
@@ -426,11 +426,13 @@ class RemoteLLM:
                                   streamed=len(pieces))
 
 
-def _raise_when(cancel: threading.Event) -> OnToken:
-    """A token callback that stops reading the stream once `cancel` is set."""
-    def on_token(_piece: str) -> None:
+def _raise_when(cancel: threading.Event, *, then: OnToken | None = None) -> OnToken:
+    """A token callback that stops reading the stream once `cancel` is set, else passes the piece to `then`."""
+    def on_token(piece: str) -> None:
         if cancel.is_set():
             raise GenerationCancelled("the request was cancelled")
+        if then is not None:
+            then(piece)
     return on_token
 
 

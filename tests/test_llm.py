@@ -12,8 +12,16 @@ import jsonschema
 import pytest
 
 from assistant.config import Settings
-from assistant.errors import DeviceNotAvailable, ModelError
-from assistant.llm import LLM, OpenVINOLLM, RemoteLLM, available_devices, check_device, load_llm
+from assistant.errors import DeviceNotAvailable, GenerationCancelled, ModelError
+from assistant.llm import (
+    LLM,
+    OpenVINOLLM,
+    RemoteLLM,
+    available_devices,
+    cancel_scope,
+    check_device,
+    load_llm,
+)
 from assistant.models import resolve_llm_path
 
 QUESTION = [{"role": "system", "content": "You are a concise assistant."},
@@ -235,6 +243,19 @@ def test_remote_llm_streams_and_reports_usage(fake_server):
     sent = _FakeOpenAI.requests[-1]
     assert sent["path"] == "/v1/chat/completions" and sent["auth"] == "Bearer secret"
     assert sent["body"]["max_tokens"] == 10 and sent["body"]["stop"] == ["END"] and sent["body"]["stream"]
+
+
+def test_remote_llm_stops_reading_once_cancelled_also_with_the_callers_own_callback(fake_server):
+    cancel, pieces = threading.Event(), []
+
+    def on_token(piece: str) -> None:
+        pieces.append(piece)
+        cancel.set()  # the client went away after the first piece
+
+    with cancel_scope(cancel), pytest.raises(GenerationCancelled):
+        RemoteLLM(fake_server).generate([{"role": "user", "content": "one two three four"}], max_new_tokens=10,
+                                        on_token=on_token)
+    assert pieces == ["four"]
 
 
 def test_remote_llm_without_streaming_and_with_schema(fake_server):
