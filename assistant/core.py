@@ -54,8 +54,8 @@ from assistant.grounding import (
 from assistant.intent import TOOL_INTENTS, Prediction
 from assistant.knowledge import Chunk, load_documents
 from assistant.phrasing import asked_clause, expand_shorthand, question_parts
+from assistant.prose_check import Repeating, RepetitionWatch, repeated_phrase
 from assistant.prose_check import problems as prose_problems
-from assistant.prose_check import repeated_phrase
 from assistant.provenance import speaker
 from assistant.relevance import RelevanceGate
 from assistant.router import Route, only_about, route, tool_route, without_model_names
@@ -518,9 +518,15 @@ class Assistant:
             answer.answer = text
             return
         t0 = time.perf_counter()
-        generation = self.llm().generate(build_messages(question, basis),
-                                         max_new_tokens=self.settings.max_new_tokens, stop=["\n"])
+        try:
+            generation = self.llm().generate(build_messages(question, basis), on_token=RepetitionWatch(),
+                                             max_new_tokens=self.settings.max_new_tokens, stop=["\n"])
+        except Repeating:  # the sentence could no longer pass the prose checks: the quotes are the answer
+            generation = None
         answer.timings_ms["generation"] = (time.perf_counter() - t0) * 1000
+        if generation is None:
+            answer.answer = text
+            return
         answer.usage = {"prompt_tokens": generation.input_tokens, "completion_tokens": generation.output_tokens}
         # the model saw one source, [1]: its citation is the basis's number in this answer
         lead = ensure_citation(generation.text.strip(), 1).replace("[1]", f"[{number[basis.id]}]")

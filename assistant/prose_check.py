@@ -26,6 +26,26 @@ def repeated_phrase(text: str, *, words: int = 3, times: int = 2) -> str | None:
     return " ".join(phrase) if count >= times else None
 
 
+class Repeating(Exception):
+    """Raised by `RepetitionWatch` to stop a generation whose sentence already repeats itself."""
+
+
+class RepetitionWatch:
+    """A streaming callback that stops the generation once its text repeats a phrase.
+
+    Such a sentence fails `problems` whatever follows, so every later token would be spent on text that is
+    never shown; a looping small model otherwise runs to its token limit and holds its place in the batch."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def __call__(self, piece: str) -> None:
+        self.text += piece
+        complete = re.sub(r"\w+$", "", self.text)  # the last word may still grow ("in" -> "inference")
+        if repeated_phrase(complete):
+            raise Repeating(repeated_phrase(complete))
+
+
 def is_cut_off(text: str) -> bool:
     """The text stops mid-sentence (no closing punctuation once citations are set aside)."""
     return not _END.search(_CITATION.sub("", text).strip())

@@ -79,8 +79,23 @@ class CountingLLM:
         self._lock = threading.Lock()
 
     def generate(self, messages: list[dict[str, str]], **options: Any) -> Any:
-        """Generate with the wrapped LLM and count its output tokens."""
-        generation = self.inner.generate(messages, **options)
+        """Generate with the wrapped LLM and count its output tokens, also of a generation its caller stopped
+        (the assistant stops a sentence that already repeats itself): then its streamed pieces, one per token
+        but for the rare token that completes no character."""
+        caller_on_token, pieces = options.get("on_token"), 0
+
+        def count(piece: str) -> None:
+            nonlocal pieces
+            pieces += 1
+            if caller_on_token is not None:
+                caller_on_token(piece)
+
+        try:
+            generation = self.inner.generate(messages, **{**options, "on_token": count})
+        except Exception:
+            with self._lock:
+                self.tokens += pieces
+            raise
         with self._lock:
             self.tokens += generation.output_tokens
             self.generations += 1

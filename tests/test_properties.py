@@ -1,4 +1,5 @@
-"""Property-based tests (hypothesis): the knowledge parsers, the catalog matcher, tool argument validation.
+"""Property-based tests (hypothesis): the knowledge parsers, the catalog matcher, tool argument validation,
+the early stop of a looping sentence.
 
 Bounded example counts and no deadline, so the module runs in seconds on two cores.
 """
@@ -21,6 +22,7 @@ from assistant.errors import AssistantError, ToolArgumentError
 from assistant.knowledge import Chunk, Document
 from assistant.markdown_parser import parse_markdown
 from assistant.models import load_manifest
+from assistant.prose_check import Repeating, RepetitionWatch, problems
 from assistant.rst_parser import parse_rst
 from assistant.tools import default_registry
 from assistant.tools.benchmark import available_devices
@@ -359,3 +361,29 @@ def test_tool_validation_errors_are_assistant_errors(tool_world: dict[str, Any])
     tool = tool_world["registry"].get("run_benchmark")
     with pytest.raises(AssistantError):
         tool.validate({"model": "resnet-50", "seconds": 10.5}, tool_world["settings"])
+
+
+# -- the early stop of a looping sentence ----------------------------------------------------------------
+
+FEW_WORDS = st.sampled_from(["the", "model", "is", "in", "run", "on", "CPU", "[1]", "fast"])
+GROWN = {"model": "models", "in": "inference", "run": "runs", "on": "one", "CPU": "CPUs", "fast": "faster"}
+
+
+@FAST
+@given(phrase=st.lists(FEW_WORDS, min_size=2, max_size=5), middle=st.lists(FEW_WORDS, max_size=4),
+       grow=st.booleans(), tail=st.lists(FEW_WORDS, max_size=3), separator=st.sampled_from([" ", ", "]))
+def test_a_sentence_is_stopped_only_when_it_can_no_longer_be_shown(phrase: list[str], middle: list[str],
+                                                                   grow: bool, tail: list[str],
+                                                                   separator: str) -> None:
+    """Streamed a character at a time (every cut a tokenizer could make), the watch stops exactly the
+    sentences the prose checks reject as repeating, never on a word that may still grow ("in" -> "inference")."""
+    again = [*phrase[:-1], GROWN.get(phrase[-1], phrase[-1]) if grow else phrase[-1]]
+    sentence = separator.join([*phrase, *middle, *again, *tail]) + "."
+    watch, stopped = RepetitionWatch(), False
+    for character in sentence:
+        try:
+            watch(character)
+        except Repeating:
+            stopped = True
+            break
+    assert stopped == ("repeats itself" in problems(sentence, source=sentence, quote=sentence))
