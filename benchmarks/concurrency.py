@@ -9,7 +9,8 @@ POST /v1/chat/completions (streamed by default). Generated tokens are counted in
 (the LLM's own output token count), so tokens/s is the model's aggregate decode output over the
 level's wall time. Each client has its own API key (a separate user for the fair queue).
 Alongside, a probe client asks catalog questions (no LLM) every 0.25 s to show
-that they are not blocked by generations. Writes benchmarks/results/concurrency.json and prints a table.
+that they are not blocked by generations. The clients and the probe run in processes of their own
+(benchmarks/load_clients.py), as real users would, so their work does not count as the server's. Writes benchmarks/results/concurrency.json and prints a table.
 
 The local LLM batches concurrent generations continuously (`assistant.engine`); `--plain` loads it without
 prompt-lookup decoding, to compare the two at each load. With `--llm-endpoint` the server sends its
@@ -20,12 +21,12 @@ with model `ovperf-llm`), and the same figures are measured through it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import os
 import platform
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -33,7 +34,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,30 +44,10 @@ from assistant.core import Assistant  # noqa: E402
 from assistant.llm import load_llm  # noqa: E402
 from assistant.portal import PortalSettings  # noqa: E402
 from assistant.server import create_app  # noqa: E402
+from benchmarks.load_clients import PROBE_KEY, QUESTIONS, client_key  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "concurrency.json"
-QUESTIONS = [
-    "How is latency measured?",
-    "How often are the performance benchmarks updated?",
-    "How can I run the benchmark results on my own?",
-    "Where can I find the models used for benchmarking?",
-    "Why are INT8 models used for benchmarking on CPUs?",
-    "What is the precision of the benchmarked models?",
-    "How is throughput measured?",
-    "Will there be any new models added to the list used for benchmarking?",
-]
-CATALOG_PROBES = ["What is the input size of resnet-50?", "Which task is yolov8n benchmarked for?",
-                  "What is the input size of bert-base-cased?"]
-
-
-PROBE_KEY = "bench-probe"
-
-
-def client_key(i: int) -> str:
-    """The API key of simulated client i (each client is a separate user for the fair queue)."""
-    return f"bench-client-{i}"
-
-
+LOAD_CLIENTS = ROOT / "benchmarks" / "load_clients.py"
 class CountingLLM:
     """Wraps the real LLM and counts the tokens it generates (thread-safe)."""
 
@@ -114,69 +94,24 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return round(ordered[rank], 1)
 
 
-async def one_request(client: httpx.AsyncClient, key: str, question: str, stream: bool) -> dict[str, Any]:
-    """Send one chat completion; return its latency, time to first content and status."""
-    payload = {"model": "ovperf-assistant", "stream": stream,
-               "messages": [{"role": "user", "content": question}]}
-    headers = {"Authorization": f"Bearer {key}"}
-    start = time.perf_counter()
-    first = None
-    if not stream:
-        response = await client.post("/v1/chat/completions", json=payload, headers=headers)
-        ok = response.status_code == 200 and bool(response.json()["choices"][0]["message"]["content"])
-        total = (time.perf_counter() - start) * 1000
-        return {"ok": ok, "latency_ms": total, "first_content_ms": total}
-    ok = False
-    async with client.stream("POST", "/v1/chat/completions", json=payload, headers=headers) as response:
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if chunk.get("error"):
-                break
-            if chunk["choices"] and chunk["choices"][0]["delta"].get("content") and first is None:
-                first = (time.perf_counter() - start) * 1000
-            if "sources" in chunk:
-                ok = response.status_code == 200 and first is not None
-    total = (time.perf_counter() - start) * 1000
-    return {"ok": ok, "latency_ms": total, "first_content_ms": first if first is not None else total}
-
-
-async def run_level(base: str, clients: int, requests: int, stream: bool, llm: CountingLLM) -> dict[str, Any]:
-    """`clients` concurrent clients share `requests` questions; a probe asks catalog questions meanwhile."""
-    todo: asyncio.Queue[str] = asyncio.Queue()
-    for i in range(requests):
-        todo.put_nowait(QUESTIONS[i % len(QUESTIONS)])
-    results: list[dict[str, Any]] = []
-    probes: list[float] = []
-    done = asyncio.Event()
-    limits = httpx.Limits(max_connections=clients + 2)
-    async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
-
-        async def worker(key: str) -> None:
-            while not todo.empty():
-                results.append(await one_request(client, key, todo.get_nowait(), stream))
-
-        async def probe() -> None:
-            i = 0
-            while not done.is_set():
-                start = time.perf_counter()
-                response = await client.post("/api/ask", json={"question": CATALOG_PROBES[i % 3]},
-                                             headers={"Authorization": f"Bearer {PROBE_KEY}"})
-                if response.status_code == 200:
-                    probes.append((time.perf_counter() - start) * 1000)
-                i += 1
-                await asyncio.sleep(0.25)
-
-        tokens_before = llm.tokens
-        load_before = os.getloadavg()[0]
-        start = time.perf_counter()
-        probe_task = asyncio.create_task(probe())
-        await asyncio.gather(*(worker(client_key(i)) for i in range(clients)))
-        wall = time.perf_counter() - start
-        done.set()
-        await probe_task
+def run_level(base: str, clients: int, requests: int, stream: bool, llm: CountingLLM) -> dict[str, Any]:
+    """`clients` concurrent clients share `requests` questions; a probe asks catalog questions meanwhile.
+    Both run in processes of their own (benchmarks/load_clients.py), not in the server's."""
+    python = [sys.executable, str(LOAD_CLIENTS)]
+    prober = subprocess.Popen([*python, "probe", base], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    tokens_before = llm.tokens
+    load_before = os.getloadavg()[0]
+    try:
+        chat = subprocess.run([*python, "chat", base, "--clients", str(clients), "--requests", str(requests),
+                               *(() if stream else ("--no-stream",))],
+                              capture_output=True, text=True, check=True, timeout=3600)
+    finally:
+        probed, _ = prober.communicate("", timeout=120)  # closing its stdin stops the probe
     tokens = llm.tokens - tokens_before
+    run = json.loads(chat.stdout)
+    wall = run["ended"] - run["started"]
+    results = run["results"]
+    probes = [p["latency_ms"] for p in json.loads(probed)["probes"] if run["started"] <= p["at"] <= run["ended"]]
     latencies = [r["latency_ms"] for r in results]
     firsts = [r["first_content_ms"] for r in results]
     return {
@@ -229,9 +164,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     base, server, thread = start_server(create_app(settings, assistant=assistant, portal=portal, ui=False))
     try:
         # warm-up, not reported: every question once, so that every level starts from the same prefix cache
-        asyncio.run(run_level(base, 1, len(QUESTIONS), not args.no_stream, llm))
-        levels = [asyncio.run(run_level(base, n, args.requests, not args.no_stream, llm))
-                  for n in args.levels]
+        run_level(base, 1, len(QUESTIONS), not args.no_stream, llm)
+        levels = [run_level(base, n, args.requests, not args.no_stream, llm) for n in args.levels]
     finally:
         server.should_exit = True
         thread.join(timeout=15)
