@@ -76,9 +76,16 @@ GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "prompt_lo
 # the benchmark prompt (suite run, 5 interleaved rounds; per-round paired median 0.61x; it varies with the
 # text: 0.45-0.9x),
 # +7% time to first token; FAQ answer generation 0.70x (median over the dev FAQ questions, 2 passes).
-# 5 draft tokens / 3-grams beat 3/2 and 8/2 on the answers. Pass properties={"prompt_lookup": False, ...}
-# for plain decoding (a prompt-lookup pipeline rejects requests without these two settings).
-PROMPT_LOOKUP = {"num_assistant_tokens": 5, "max_ngram_size": 3}
+# (Those figures are of 5 draft tokens, which beat 3 and 8 one request at a time.) Batched, every draft
+# token is computed for every request and the 2 cores have no idle compute left to spend on them: the
+# engine alone, 8 FAQ prompts twice, 32 tokens, 3 rounds, tokens/s one request at a time / 8 at once:
+# 2 drafts 134-140 / 298-316, 5 drafts 104-133 / 175-249, 1 draft 107-122 / 302-320, plain 91-94 / 284-335.
+# So 2 draft tokens: in benchmarks/concurrency.py (2 interleaved rounds) 8 clients got 7.5-7.7 answers/s
+# against 5.3-6.9 with 5, p95 1.78 s against 1.86-2.46 s, and one user's generation p50 (61 generated
+# answers of 4 question sets) 196 ms against 205 ms, the same 6 of 61 sentences shown.
+# Pass properties={"prompt_lookup": False, ...} for plain decoding (a prompt-lookup pipeline rejects
+# requests without these two settings).
+PROMPT_LOOKUP = {"num_assistant_tokens": 2, "max_ngram_size": 3}
 
 
 @dataclass(frozen=True, kw_only=True)
