@@ -36,6 +36,7 @@ class Settings:
     auto_pull: bool = True
     llm_summary: bool = True  # the LLM adds a sentence in its own words under an FAQ quote (off: quotes only)
     huge_pages: bool = True  # back the loaded model with transparent huge pages (assistant/hugepages.py)
+    prompt_lookup: bool = True  # prompt-lookup decoding of GGUF models (faster for few users, see llm.py)
     fit_memory_gb: float | None = None  # cap on the memory the fit check counts as available (None: all)
     fit_disk_gb: float | None = None  # cap on the free disk the fit check counts (None: all)
 
@@ -99,6 +100,8 @@ class Settings:
             values["llm_summary"] = parse_flag("OVPERF_LLM_SUMMARY", environ["OVPERF_LLM_SUMMARY"])
         if "OVPERF_HUGE_PAGES" in environ:
             values["huge_pages"] = parse_flag("OVPERF_HUGE_PAGES", environ["OVPERF_HUGE_PAGES"])
+        if "OVPERF_PROMPT_LOOKUP" in environ:
+            values["prompt_lookup"] = parse_flag("OVPERF_PROMPT_LOOKUP", environ["OVPERF_PROMPT_LOOKUP"])
         if bench_dirs := environ.get("OVPERF_BENCH_DIRS"):
             values["bench_allowed_dirs"] = tuple(Path(p) for p in bench_dirs.split(":") if p)
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -167,12 +167,15 @@ class OpenVINOLLM:
     concurrent users decode together, each with its own settings, stop strings and stream."""
 
     def __init__(self, path: Path, *, device: str = "CPU", cache_dir: Path | None = None,
-                 properties: dict[str, Any] | None = None, huge_pages: bool = True) -> None:
+                 properties: dict[str, Any] | None = None, huge_pages: bool = True,
+                 prompt_lookup: bool = True) -> None:
         self.path = Path(path)
         self.device = check_device(device)
         self.name = self.path.stem if self.path.is_file() else self.path.name
         is_gguf = self.path.suffix.lower() == ".gguf"
-        self.properties = dict((GGUF_PROPERTIES if is_gguf else {}) if properties is None else properties)
+        if properties is None:
+            properties = {**GGUF_PROPERTIES, "prompt_lookup": prompt_lookup} if is_gguf else {}
+        self.properties = dict(properties)
         self.prompt_lookup = bool(self.properties.get("prompt_lookup"))
         start = time.perf_counter()
         try:
@@ -465,4 +468,5 @@ def load_llm(settings: Settings, *, progress: Callable[[float, str], None] | Non
     path = resolve_llm_path(settings, progress=progress)
     if progress:
         progress(1.0, f"loading {path.name} on {device}")
-    return OpenVINOLLM(path, device=device, cache_dir=settings.ov_cache_dir, huge_pages=settings.huge_pages)
+    return OpenVINOLLM(path, device=device, cache_dir=settings.ov_cache_dir, huge_pages=settings.huge_pages,
+                       prompt_lookup=settings.prompt_lookup)

@@ -10,7 +10,8 @@ POST /v1/chat/completions (streamed by default). Generated tokens are counted in
 level's wall time. Each client has its own API key (a separate user for the fair queue).
 Alongside, a probe client asks catalog questions (no LLM) every 0.25 s to show
 that they are not blocked by generations. The clients and the probe run in processes of their own
-(benchmarks/load_clients.py), as real users would, so their work does not count as the server's. Writes benchmarks/results/concurrency.json and prints a table.
+(benchmarks/load_clients.py), as real users would, so their work does not count as the server's.
+Writes benchmarks/results/concurrency.json and prints a table.
 
 The local LLM batches concurrent generations continuously (`assistant.engine`); `--plain` loads it without
 prompt-lookup decoding, to compare the two at each load. With `--llm-endpoint` the server sends its
@@ -145,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--slots", type=int, default=PortalSettings().max_active_requests,
                         help="answers computed at once (the rest wait in the fair queue)")
     parser.add_argument("--no-stream", action="store_true", help="non-streamed completions")
-    parser.add_argument("--plain", action="store_true", help="local LLM without prompt-lookup decoding")
+    parser.add_argument("--plain", action="store_true",
+                        help="local LLM without prompt-lookup decoding (as OVPERF_PROMPT_LOOKUP=0)")
     parser.add_argument("--llm-endpoint", help="measure through this OpenAI-compatible server's generation")
     parser.add_argument("--llm-model", default="ovperf-llm", help="model name at --llm-endpoint")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -155,7 +157,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.llm_endpoint:
         settings = dataclasses.replace(settings, llm_endpoint=args.llm_endpoint, model=args.llm_model)
     t0 = time.perf_counter()
-    llm = CountingLLM(load_plain(settings) if args.plain and not args.llm_endpoint else load_llm(settings))
+    if args.plain:
+        settings = dataclasses.replace(settings, prompt_lookup=False)
+    llm = CountingLLM(load_llm(settings))
     assistant = Assistant.create(settings, llm=llm)
     load_s = time.perf_counter() - t0
     keys = (PROBE_KEY, *(client_key(i) for i in range(max(args.levels))))
@@ -195,17 +199,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         ratio = r["tokens_per_s"] / base_rate if base_rate else 0.0
         print(f"{r['clients']} clients vs {levels[0]['clients']}: {ratio:.2f}x aggregate tokens/s")
     print(f"written to {args.output}")
-
-
-def load_plain(settings: Settings) -> Any:
-    """The default local LLM without prompt-lookup decoding (plain greedy steps)."""
-    from assistant.llm import GGUF_PROPERTIES, OpenVINOLLM
-    from assistant.models import resolve_llm_path
-
-    path = resolve_llm_path(settings)
-    properties = {**GGUF_PROPERTIES, "prompt_lookup": False} if path.suffix == ".gguf" else None
-    return OpenVINOLLM(path, device=settings.device, cache_dir=settings.ov_cache_dir, properties=properties,
-                       huge_pages=settings.huge_pages)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from assistant.config import Settings
-from assistant.errors import DeviceNotAvailable, GenerationCancelled, ModelError
+from assistant.errors import ConfigError, DeviceNotAvailable, GenerationCancelled, ModelError
 from assistant.llm import (
     LLM,
     OpenVINOLLM,
@@ -282,6 +282,19 @@ def test_remote_llm_unreachable_endpoint_is_a_model_error():
 def test_load_llm_uses_the_endpoint_when_set(tmp_path: Path):
     settings = Settings(models_dir=tmp_path, llm_endpoint="http://127.0.0.1:9/v1", auto_pull=False)
     assert isinstance(load_llm(settings), RemoteLLM)
+
+
+@pytest.mark.model
+def test_prompt_lookup_is_a_setting_that_leaves_the_greedy_answer_as_it_is(llm, tmp_path):
+    assert Settings.from_env({}).prompt_lookup and not Settings.from_env({"OVPERF_PROMPT_LOOKUP": "0"}).prompt_lookup
+    with pytest.raises(ConfigError, match="OVPERF_PROMPT_LOOKUP must be on or off"):
+        Settings.from_env({"OVPERF_PROMPT_LOOKUP": "fast"})
+    settings = Settings(models_dir=llm.path.parent, cache_dir=tmp_path, prompt_lookup=False, huge_pages=False,
+                        auto_pull=False, model=str(llm.path))
+    plain = load_llm(settings)
+    assert llm.prompt_lookup and not plain.prompt_lookup
+    assert plain.generate(QUESTION, max_new_tokens=8).text == llm.generate(QUESTION, max_new_tokens=8).text
+    plain.close()
 
 
 @pytest.mark.model
