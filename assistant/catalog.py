@@ -334,6 +334,7 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", written_sizes(text).lower())
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure, and called for every word pair of every catalog name and question
 def token_match(alias_token: str, query_token: str) -> bool:
     """A word of a catalog name and a word of a text are the same word (prefix or close spelling for
     words without digits; numbers and versions only exactly)."""

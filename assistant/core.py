@@ -667,8 +667,9 @@ class Assistant:
         topic = {w[:5] for w in content_words(source.title)}
         rest = " ".join(w for w in re.findall(r"[\w'-]+", question) if w.lower()[:5] not in topic)
         texts = [question, rest] if content_words(rest) else [question]
-        vectors = self.retriever.embedder.encode([*texts, *candidates])
-        scores = sum(vectors[len(texts):] @ vectors[i] for i in range(len(texts)))
+        embedder = self.retriever.embedder
+        asked_vectors, candidate_vectors = embedder.encode(texts), embedder.encode(candidates, keep=True)
+        scores = sum(candidate_vectors @ vector for vector in asked_vectors)
         # and the asked words themselves: "does the FAQ give a medical use case?" quotes the medical example
         asked = {w[:5] for w in content_words(rest)}
         if asked:
@@ -678,8 +679,9 @@ class Assistant:
 
     def _best_sentence(self, question: str, candidates: list[str]) -> str:
         """The candidate closest in meaning to the question."""
-        vectors = self.retriever.embedder.encode([question, *candidates])
-        return candidates[int(np.argmax(vectors[1:] @ vectors[0]))]
+        embedder = self.retriever.embedder
+        asked = embedder.encode([question])[0]
+        return candidates[int(np.argmax(embedder.encode(candidates, keep=True) @ asked))]
 
     def _tool_answer(self, question: str, decision: Route, tools_mode: str, answer: Answer, started: float,
                      caller: Caller) -> Iterator[Event]:

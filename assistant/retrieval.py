@@ -47,6 +47,7 @@ _REQUIRED_MODEL_FILES = ("modules.json", "config.json", "model.safetensors", "to
 _OV_XML = "openvino_model.xml"
 _OV_BIN = "openvino_model.bin"
 _EMBEDDER_META = "embedder.json"
+_KEPT_TEXTS = 4096  # texts whose vectors `encode(..., keep=True)` keeps: the knowledge's sentences, once quoted
 
 
 # --------------------------------------------------------------------------------------------- utilities
@@ -306,6 +307,7 @@ class Embedder:
         self.loaded_from_cache = False
         self._export_dir: Path | None = None
         self._lock = threading.Lock()
+        self._kept: OrderedDict[str, np.ndarray] = OrderedDict()
         self._encoder: _OpenVINOEncoder | _TorchEncoder
         if backend == "torch":
             self._encoder = _TorchEncoder(self.model_dir)
@@ -325,12 +327,16 @@ class Embedder:
             self._export_dir = self.cache_dir / f"all-MiniLM-L6-v2-ov-{_export_key(self.model_dir)}"
         return self._export_dir
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts: float32 array of shape (len(texts), dimension), rows L2-normalised."""
+    def encode(self, texts: Sequence[str], *, keep: bool = False) -> np.ndarray:
+        """Embed texts: float32 array of shape (len(texts), dimension), rows L2-normalised. With `keep`, the
+        vectors of the last few thousand texts are kept and not computed again (texts that recur, such as
+        the knowledge's sentences a quote is chosen from)."""
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of strings, not a single string")
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if keep:
+            return self._encode_kept(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         with self._lock:
@@ -338,6 +344,24 @@ class Embedder:
                 batch = order[start : start + self.batch_size]
                 out[batch] = self._encoder.encode([texts[i] for i in batch])
         return _normalise(out)
+
+    def _encode_kept(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._kept))
+        if missing:
+            vectors = self.encode(missing)
+            with self._lock:
+                self._kept.update(zip(missing, vectors, strict=True))
+                while len(self._kept) > _KEPT_TEXTS:
+                    self._kept.popitem(last=False)
+        with self._lock:
+            found = [self._kept.get(t) for t in texts]
+            for t in texts:
+                if t in self._kept:
+                    self._kept.move_to_end(t)
+        if any(v is None for v in found):  # pushed out meanwhile by other threads' texts
+            return self.encode(texts)
+        return np.stack(found)
 
     def _load_openvino(self, device: str) -> _OpenVINOEncoder:
         _check_device(device)

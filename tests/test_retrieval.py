@@ -73,6 +73,22 @@ def retriever(embedder: Embedder) -> Retriever:
     return Retriever.from_chunks(CHUNKS, embedder)
 
 
+def test_kept_vectors_are_the_texts_own_and_computed_once(embedder: Embedder) -> None:
+    sentences = ["Latency is measured in synchronous mode.", "Throughput is measured in asynchronous mode."]
+    first = embedder.encode(sentences, keep=True)
+    assert np.allclose(first, embedder.encode(sentences), atol=1e-5)
+    computed: list[int] = []
+    original = embedder._encoder.encode
+    embedder._encoder.encode = lambda texts: computed.append(len(texts)) or original(texts)  # count the work
+    try:
+        mixed = embedder.encode(["A new question?", sentences[1], sentences[0]], keep=True)
+    finally:
+        embedder._encoder.encode = original
+    assert computed == [1]  # only the text not seen before
+    assert np.array_equal(mixed[1:], first[::-1])
+    assert np.allclose(mixed[0], embedder.encode(["A new question?"])[0], atol=1e-5)
+
+
 def _ids(hits: list[Hit]) -> list[str]:
     return [h.chunk.id.split("#")[1] for h in hits]
 
