@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     report = {
         "benchmark": "concurrency", "endpoint": "/v1/chat/completions",
-        "llm_backend": args.llm_endpoint or "local", "prompt_lookup": bool(getattr(llm.inner, "prompt_lookup", False)),
+        "llm_backend": args.llm_endpoint or "local", "prompt_lookup": getattr(llm.inner, "prompt_lookup", None),
         "stream": not args.no_stream, "requests_per_level": args.requests, "slots": args.slots,
         "model": llm.name, "max_new_tokens": settings.max_new_tokens, "device": settings.device,
         "startup_s": round(load_s, 1), "cpu_count": os.cpu_count(), "platform": platform.platform(),
@@ -184,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"model {llm.name} ({report['llm_backend']}, prompt lookup {report['prompt_lookup']}), "
+    lookup = "set by the endpoint" if report["prompt_lookup"] is None else report["prompt_lookup"]
+    print(f"model {llm.name} ({report['llm_backend']}, prompt lookup {lookup}), "
           f"max_new_tokens {settings.max_new_tokens}, {os.cpu_count()} CPUs, "
           f"{args.requests} requests per level, {args.slots} slots, stream={not args.no_stream}")
     header = ("clients", "tokens/s", "req/s", "p50 ms", "p95 ms", "first p95", "catalog p95", "errors",
