@@ -58,14 +58,16 @@ log = logging.getLogger(__name__)
 # on demand, evicting cached prefixes as it does: a repeated 236-token prompt was prefilled again (~200 ms
 # instead of ~45 ms), and the cache's changing state changed 2-4 of 16 FAQ answers (96 tokens) between a
 # batch of 16 and alone ("12 months" where alone it said "12 weeks"). A fixed 1 GB cache (cache_size 1; its
-# pages are only touched as they fill: RSS +13 MB after 8 answers) keeps prefixes cached and made the 10
-# FAQ questions' answers identical batched and from the prefix cache (3 rounds of 16 concurrent). Near-ties
-# can still flip under batching: 1 of 6 reworded questions did, because the int8/int4 matmuls quantize
-# activations dynamically and their kernels depend on the batch's token count. Turning that off
-# (DYNAMIC_QUANTIZATION_GROUP_SIZE 0) removed that flip in 3 rounds (though an earlier set still saw 1 of 16)
-# but halved the throughput (benchmarks/concurrency.py, interleaved, 2 rounds: 1 client 154/140 vs 80/71
-# tokens/s, 8 clients 257/245 vs 147/116): plugin default kept.
-GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "prompt_lookup": True,
+# pages are only touched as they fill: RSS +13 MB after 8 answers) keeps prefixes cached. The int8/int4
+# matmuls' dynamic quantization of activations (the plugin default) still made results depend on how many
+# tokens a step computes: 1 of 16 prompts changed between a batch and alone, and a prompt served from the
+# prefix cache (computed in another batch) could answer otherwise than the same prompt computed afresh.
+# With DYNAMIC_QUANTIZATION_GROUP_SIZE 0 (f32 activations) all 16 were identical batched and from the cache
+# over 3 rounds. Its cost, engine alone (8 FAQ prompts twice, 32 tokens, 2 rounds, same hour): 0.85-0.97x
+# tokens/s one request at a time, 0.70-0.86x with 8 at once. Answers that do not depend on who else is asking
+# are worth that.
+GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "DYNAMIC_QUANTIZATION_GROUP_SIZE": 0,
+                                   "prompt_lookup": True,
                                    "scheduler_config": {"enable_prefix_caching": True, "cache_size": 1}}
 # Prompt lookup decoding (openvino_genai's `prompt_lookup` pipeline property): n-grams of the prompt are
 # proposed as draft tokens and verified in one pass, so greedy output stays the same up to rounding: the
@@ -78,7 +80,8 @@ GGUF_PROPERTIES: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "prompt_lo
 # +7% time to first token; FAQ answer generation 0.70x (median over the dev FAQ questions, 2 passes).
 # (Those figures are of 5 draft tokens, which beat 3 and 8 one request at a time.) Batched, every draft
 # token is computed for every request and the 2 cores have no idle compute left to spend on them: the
-# engine alone, 8 FAQ prompts twice, 32 tokens, 3 rounds, tokens/s one request at a time / 8 at once:
+# engine alone (with dynamic quantization on), 8 FAQ prompts twice, 32 tokens, 3 rounds, tokens/s one
+# request at a time / 8 at once:
 # 2 drafts 134-140 / 298-316, 5 drafts 104-133 / 175-249, 1 draft 107-122 / 302-320, plain 91-94 / 284-335.
 # So 2 draft tokens: in benchmarks/concurrency.py (2 interleaved rounds) 8 clients got 7.5-7.7 answers/s
 # against 5.3-6.9 with 5, p95 1.78 s against 1.86-2.46 s, and one user's generation p50 (61 generated

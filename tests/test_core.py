@@ -422,9 +422,6 @@ def test_a_catalog_question_in_another_language_gets_the_asked_field_then_the_wh
 
 
 @pytest.mark.parametrize(("question", "heading", "fact"), [
-    # worded unlike every passage: the word gate finds it too far, the intent learned from the corpus does not
-    ("Who hosts the checkpoints of the benchmarked networks?",
-     "Where can I find the models used in the performance benchmarks?", "Hugging Face"),
     # the page's own introduction answers too ("Results may vary."), not only the FAQ entries
     ("Do my own measurements have to match the figures Intel publishes?", "Performance Information F.A.Q.",
      "Results may vary"),
