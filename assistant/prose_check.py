@@ -42,8 +42,8 @@ class RepetitionWatch:
     def __call__(self, piece: str) -> None:
         self.text += piece
         complete = re.sub(r"\w+$", "", self.text)  # the last word may still grow ("in" -> "inference")
-        if repeated_phrase(complete):
-            raise Repeating(repeated_phrase(complete))
+        if phrase := repeated_phrase(complete):
+            raise Repeating(phrase)
 
 
 def is_cut_off(text: str) -> bool:

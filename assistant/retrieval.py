@@ -347,21 +347,18 @@ class Embedder:
 
     def _encode_kept(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._kept))
+            known = {t: self._kept[t] for t in texts if t in self._kept}
+            for text in known:
+                self._kept.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            vectors = self.encode(missing)
+            computed = dict(zip(missing, self.encode(missing), strict=True))
             with self._lock:
-                self._kept.update(zip(missing, vectors, strict=True))
+                self._kept.update(computed)
                 while len(self._kept) > _KEPT_TEXTS:
                     self._kept.popitem(last=False)
-        with self._lock:
-            found = [self._kept.get(t) for t in texts]
-            for t in texts:
-                if t in self._kept:
-                    self._kept.move_to_end(t)
-        if any(v is None for v in found):  # pushed out meanwhile by other threads' texts
-            return self.encode(texts)
-        return np.stack(found)
+            known.update(computed)
+        return np.stack([known[t] for t in texts])
 
     def _load_openvino(self, device: str) -> _OpenVINOEncoder:
         _check_device(device)

@@ -49,6 +49,8 @@ from benchmarks.load_clients import PROBE_KEY, QUESTIONS, client_key  # noqa: E4
 
 RESULTS = ROOT / "benchmarks" / "results" / "concurrency.json"
 LOAD_CLIENTS = ROOT / "benchmarks" / "load_clients.py"
+
+
 class CountingLLM:
     """Wraps the real LLM and counts the tokens it generates (thread-safe)."""
 
@@ -68,11 +70,12 @@ class CountingLLM:
         def count(piece: str) -> None:
             nonlocal pieces
             pieces += 1
-            if caller_on_token is not None:
-                caller_on_token(piece)
+            caller_on_token(piece)
 
+        if caller_on_token is not None:  # a caller that does not stream is not made to
+            options = {**options, "on_token": count}
         try:
-            generation = self.inner.generate(messages, **{**options, "on_token": count})
+            generation = self.inner.generate(messages, **options)
         except Exception:
             with self._lock:
                 self.tokens += pieces
